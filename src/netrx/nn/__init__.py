@@ -1,0 +1,22 @@
+"""Model builders, member-wise layers and initialisation rules."""
+
+from netrx.nn.builders import ACTIVATIONS, FAMILIES, build, cnn1d, cnn2d, mlp
+from netrx.nn.init import INITS, init_weight_
+from netrx.nn.layers import AddChannel, BatchNorm, Conv1d, Conv2d, Dropout, Linear
+
+__all__ = [
+    "ACTIVATIONS",
+    "AddChannel",
+    "BatchNorm",
+    "Conv1d",
+    "Conv2d",
+    "Dropout",
+    "FAMILIES",
+    "INITS",
+    "Linear",
+    "build",
+    "cnn1d",
+    "cnn2d",
+    "init_weight_",
+    "mlp",
+]

@@ -1,0 +1,101 @@
+"""The optimizer contract, as in optax: small transforms chained together.
+
+A :class:`Transform` is a pair of pure-looking functions::
+
+    state = t.init(params)
+    updates, state = t.update(grads, state, params)
+    params = apply_updates(params, updates)
+
+``params``, ``grads`` and ``updates`` are dicts name -> tensor whose first
+dimension is the population member. Every hyperparameter is a float or a
+tensor of shape [K] (one value per member); :func:`per_member` reshapes such a
+tensor so that it broadcasts against a [K, ...] parameter.
+
+For speed the state tensors are updated in place and returned; callers must
+not rely on the old state after ``update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+Params = dict[str, Tensor]
+State = Any
+Hyper = float | Tensor
+
+
+class Transform(NamedTuple):
+    """``init(params) -> state``; ``update(grads, state, params) -> (updates, state)``."""
+
+    init: Callable[[Params], State]
+    update: Callable[[Params, State, Params | None], tuple[Params, State]]
+
+
+def chain(*transforms: Transform) -> Transform:
+    """Compose transforms left to right: the updates of one are the grads of the next."""
+
+    def init(params: Params) -> tuple:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(grads: Params, state: tuple, params: Params | None = None):
+        new_state = []
+        for t, s in zip(transforms, state):
+            grads, s = t.update(grads, s, params)
+            new_state.append(s)
+        return grads, tuple(new_state)
+
+    return Transform(init, update)
+
+
+@torch.no_grad()
+def apply_updates(params: Params, updates: Mapping[str, Tensor]) -> Params:
+    """θ := θ + u for every tensor, in place; returns ``params``."""
+    for name, p in params.items():
+        p.add_(updates[name])
+    return params
+
+
+def per_member(h: Hyper, like: Tensor) -> Hyper:
+    """Broadcast a float or a [K] tensor hyperparameter against ``like`` of shape [K, ...]."""
+    if isinstance(h, Tensor) and h.dim() == 1:
+        return h.view(h.shape[0], *([1] * (like.dim() - 1)))
+    return h
+
+
+def check_hyper(name: str, h: Hyper, low: float, high: float | None = None, *,
+                low_inclusive: bool = False, high_inclusive: bool = False) -> None:
+    """Raise :class:`~netrx.errors.ConfigError` if ``h`` (float or [K]) leaves its range."""
+    from netrx.errors import ConfigError
+
+    values = h.detach().flatten().tolist() if isinstance(h, Tensor) else [float(h)]
+    if isinstance(h, Tensor) and h.dim() > 1:
+        raise ConfigError(f"{name} must be a float or a 1-D tensor of one value per member, "
+                          f"got shape {tuple(h.shape)}")
+    for v in values:
+        bad_low = v < low if low_inclusive else v <= low
+        bad_high = high is not None and (v > high if high_inclusive else v >= high)
+        if bad_low or bad_high or v != v:
+            lo = "[" if low_inclusive else "("
+            hi = "]" if high_inclusive else ")"
+            rng = f"{lo}{low}, {high if high is not None else 'inf'}{hi}"
+            raise ConfigError(f"{name}={v!r} is outside {rng}; pick a value in that range")
+
+
+def as_device_hyper(h: Hyper, like: Tensor) -> Hyper:
+    """Move a tensor hyperparameter to the device and dtype of ``like`` once, at init time."""
+    if isinstance(h, Tensor):
+        return h.to(device=like.device, dtype=like.dtype)
+    return float(h)
+
+
+def tree_zeros_like(params: Params) -> Params:
+    return {k: torch.zeros_like(v) for k, v in params.items()}
+
+
+def member_count(params: Params) -> int:
+    """K, the leading dimension shared by every tensor of ``params``."""
+    return next(iter(params.values())).shape[0]

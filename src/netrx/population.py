@@ -1,0 +1,205 @@
+"""A population: K members of one architecture trained together.
+
+Parameters live in one flat tensor ``flat`` of shape [K, P] (member-major);
+``params[name]`` are views into it with shape [K, *shape], and each view's
+``.grad`` is a view into ``flat_grad``, so that backward fills one [K, P]
+gradient and an optimizer can update every parameter of every member in a
+handful of fused operations. Buffers (batch-norm statistics, dropout rates)
+are stacked per name, [K, ...].
+
+The forward pass of K > 1 members goes through ``torch.func.functional_call``
+under ``torch.func.vmap`` (randomness ``"different"``: every member draws its
+own dropout masks). K = 1 calls the module directly, without vmap.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from netrx.device import resolve_device
+from netrx.errors import ConfigError
+
+# Our gradient views share one flat buffer on purpose; autograd warns that such
+# strided grads "may impair performance", which is not the case here.
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+
+
+def member_seeds(seed: int | Sequence[int], members: int) -> list[int]:
+    """Member k gets seed ``seed + k``, so member k of a population equals a single run
+    with that seed; an explicit list gives each member its seed."""
+    if isinstance(seed, int):
+        return [seed + k for k in range(members)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != members:
+        raise ConfigError(f"{len(seeds)} seeds given for {members} members; give one per member")
+    return seeds
+
+
+@torch.no_grad()
+def reinitialize(module: nn.Module, seed: int) -> nn.Module:
+    """Draw fresh parameters for every submodule that has ``reset_parameters``, from ``seed``
+    (the global RNG is forked, so the caller's random state is untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return module
+
+
+class Population:
+    """K members of one architecture with stacked parameters and buffers.
+
+    Args:
+        module: the architecture (any ``torch.nn.Module``); it is copied, never modified.
+        members: K.
+        seed: an int (member k gets ``seed + k``) or one seed per member.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        dtype: floating dtype of parameters and floating buffers.
+        reinit: draw each member's parameters from its seed (True), or copy the
+            module's own parameters into every member (False, e.g. to fine-tune).
+    """
+
+    def __init__(self, module: nn.Module, members: int = 1, *, seed: int | Sequence[int] = 0,
+                 device: str | torch.device = "auto", dtype: torch.dtype = torch.float32,
+                 reinit: bool = True) -> None:
+        if not isinstance(module, nn.Module):
+            raise ConfigError(f"a population needs a torch.nn.Module, got {type(module).__name__}")
+        if int(members) < 1:
+            raise ConfigError(f"members={members!r}: a population needs at least 1 member")
+        self.members = int(members)
+        self.seeds = member_seeds(seed, self.members)
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        base = copy.deepcopy(module).cpu()
+        copies = [reinitialize(copy.deepcopy(base), s) if reinit else base for s in self.seeds]
+
+        named = [(n, p) for n, p in base.named_parameters()]
+        if not named:
+            raise ConfigError("the model has no parameters to train")
+        self.shapes = {n: tuple(p.shape) for n, p in named}
+        sizes = [math.prod(s) for s in self.shapes.values()]
+        self.offsets: dict[str, tuple[int, int]] = {}
+        off = 0
+        for (n, _), size in zip(named, sizes):
+            self.offsets[n] = (off, off + size)
+            off += size
+        self.n_params = off  # P, per member
+
+        K = self.members
+        with torch.no_grad():
+            host = torch.cat([
+                torch.cat([dict(c.named_parameters())[n].detach().reshape(-1).to(dtype)
+                           for n, _ in named]).unsqueeze(0) for c in copies])
+        self.flat = host.to(self.device).contiguous()
+        self.flat_grad = torch.zeros_like(self.flat)
+        self.params: dict[str, Tensor] = {}
+        for n, (a, b) in self.offsets.items():
+            view = self.flat[:, a:b].view(K, *self.shapes[n]).detach().requires_grad_()
+            view.grad = self.flat_grad[:, a:b].view(K, *self.shapes[n])
+            self.params[n] = view
+        self.buffers: dict[str, Tensor] = {}
+        for n, _ in base.named_buffers():
+            stacked = torch.stack([dict(c.named_buffers())[n] for c in copies])
+            if stacked.is_floating_point():
+                stacked = stacked.to(dtype)
+            self.buffers[n] = stacked.to(self.device).contiguous()
+
+        self.template = copy.deepcopy(base).to("meta")
+        self.stopped = torch.zeros(K, dtype=torch.bool, device=self.device)
+        self.diverged = torch.zeros(K, dtype=torch.bool, device=self.device)
+        self._vmapped = vmap(self._call, in_dims=(0, 0, 0), randomness="different")
+        self._vmapped_shared = vmap(self._call, in_dims=(0, 0, None), randomness="different")
+
+    # -- forward -----------------------------------------------------------------
+    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.template, (params, buffers), (x,))
+
+    def forward(self, x: Tensor, *, train: bool, shared: bool = False) -> Tensor:
+        """Outputs [K, B, ...] for inputs [K, B, ...] (``shared=False``) or one batch
+        [B, ...] seen by every member (``shared=True``)."""
+        self.template.train(train)
+        if self.members == 1:
+            params = {n: p[0] for n, p in self.params.items()}
+            buffers = {n: b[0] for n, b in self.buffers.items()}
+            return self._call(params, buffers, x if shared else x[0]).unsqueeze(0)
+        fn = self._vmapped_shared if shared else self._vmapped
+        return fn(self.params, self.buffers, x)
+
+    __call__ = forward
+
+    @torch.no_grad()
+    def predict(self, X: Tensor, *, batch_size: int = 2048) -> Tensor:
+        """Eval-mode outputs of every member on shared inputs, [K, N, ...]."""
+        X = X.to(self.device, self.dtype)
+        outs = [self.forward(X[i:i + batch_size], train=False, shared=True)
+                for i in range(0, X.shape[0], batch_size)]
+        return torch.cat(outs, dim=1)
+
+    # -- members -----------------------------------------------------------------
+    @property
+    def active(self) -> Tensor:
+        """[K] bool: members that still train (not stopped early, not diverged)."""
+        return ~(self.stopped | self.diverged)
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        """Member k's parameters and buffers, keyed as the module's ``state_dict``."""
+        if not 0 <= k < self.members:
+            raise ConfigError(f"member {k} does not exist; the population has {self.members}")
+        state = {n: p[k].detach().clone() for n, p in self.params.items()}
+        state.update({n: b[k].clone() for n, b in self.buffers.items()})
+        return state
+
+    def member_module(self, k: int) -> nn.Module:
+        """A standalone ``nn.Module`` with member k's weights (on the population's device)."""
+        module = copy.deepcopy(self.template).to_empty(device=self.device)
+        module.load_state_dict(self.member_state(k))
+        return module.eval()
+
+    def stacked_state(self) -> dict[str, Tensor]:
+        """Every parameter and buffer, stacked [K, ...], as contiguous tensors."""
+        state = {n: p.detach().contiguous() for n, p in self.params.items()}
+        state.update({n: b.contiguous() for n, b in self.buffers.items()})
+        return state
+
+    @torch.no_grad()
+    def load_stacked_state(self, state: dict[str, Tensor]) -> None:
+        """Copy a :meth:`stacked_state` back in (same architecture and K)."""
+        expected = set(self.params) | set(self.buffers)
+        missing, extra = expected - set(state), set(state) - expected
+        if missing or extra:
+            raise ConfigError(f"state does not match the population: missing {sorted(missing)}, "
+                              f"unexpected {sorted(extra)}")
+        for n, p in self.params.items():
+            p.copy_(state[n])
+        for n, b in self.buffers.items():
+            b.copy_(state[n])
+
+    def set_buffer(self, predicate: Callable[[nn.Module], bool], buffer: str,
+                   values: float | Sequence[float] | Tensor) -> int:
+        """Set ``buffer`` of every submodule matching ``predicate`` to one value per member
+        (e.g. the dropout rate ``p`` of every Dropout layer). Returns how many were set."""
+        values = torch.as_tensor(values, dtype=self.dtype).to(self.device)
+        if values.dim() == 0:
+            values = values.expand(self.members)
+        if values.shape != (self.members,):
+            raise ConfigError(f"{buffer}: need 1 or {self.members} values, got {values.numel()}")
+        count = 0
+        for prefix, m in self.template.named_modules():
+            if predicate(m):
+                key = f"{prefix}.{buffer}" if prefix else buffer
+                if key in self.buffers:
+                    self.buffers[key].copy_(values.view(-1, *[1] * (self.buffers[key].dim() - 1)))
+                    count += 1
+        return count
+
+    def __repr__(self) -> str:
+        return (f"Population(members={self.members}, params_per_member={self.n_params}, "
+                f"device={self.device}, module={self.template.__class__.__name__})")

@@ -1,0 +1,140 @@
+"""The run directory ``runs/<name>/`` and the predictor that reads it back.
+
+Files: ``config.yaml`` (fully resolved), ``history.csv``, ``summary.json``,
+``preprocess.json`` (fitted preprocessing and class names) and
+``weights.safetensors`` (every member's parameters and buffers, stacked [K, ...]).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from netrx.config import load_config, to_yaml
+from netrx.errors import DataError, RunDirError
+from netrx.train.callbacks import write_atomic
+
+if TYPE_CHECKING:
+    from netrx.experiment import RunResult
+
+FILES = ("config.yaml", "history.csv", "summary.json", "preprocess.json", "weights.safetensors")
+
+
+def _json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, (np.integer,)):
+            return int(o)
+        if isinstance(o, (np.floating,)):
+            return float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(f"cannot serialise {type(o).__name__}")
+
+    return json.dumps(obj, indent=2, default=default, allow_nan=False)
+
+
+def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
+    """Write every file of a finished run into ``directory`` (each atomically)."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ds = result.prepared.dataset
+    write_atomic(d / "config.yaml", lambda f: f.write(to_yaml(result.config)), mode="w")
+    result.history.to_csv(d / "history.csv")
+    summary = _finite(result.summary())
+    write_atomic(d / "summary.json", lambda f: f.write(_json(summary)), mode="w")
+    pre = {"preprocessor": result.prepared.preprocessor.state_dict(), "task": ds.task,
+           "classes": list(ds.classes), "columns": list(ds.columns),
+           "categorical": list(ds.categorical), "input_shape": list(ds.input_shape),
+           "objective": result.prepared.objective.name}
+    write_atomic(d / "preprocess.json", lambda f: f.write(_json(pre)), mode="w")
+    state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
+    meta = {"best_member": str(result.best), "members": str(result.population.members)}
+    tmp = d / ".weights.safetensors.tmp"
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, d / "weights.safetensors")
+    return d
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by None so that summary.json stays valid JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+class Predictor:
+    """A finished run's fitted preprocessing and one member (the best by default)."""
+
+    def __init__(self, run_dir: str | os.PathLike, member: int | None = None,
+                 device: str = "auto") -> None:
+        from safetensors.torch import load_file
+
+        from netrx.data import Preprocessor
+        from netrx.experiment import Prepared, build_population
+        from netrx.train.losses import LOSSES
+
+        self.run_dir = d = Path(run_dir)
+        missing = [f for f in FILES if not (d / f).is_file()]
+        if missing:
+            raise RunDirError(f"{d} is not a complete netrx run directory: missing "
+                              f"{', '.join(missing)}")
+        self.config = load_config(d / "config.yaml")
+        self.config.device = device
+        pre = json.loads((d / "preprocess.json").read_text())
+        self.summary = json.loads((d / "summary.json").read_text())
+        self.task: str = pre["task"]
+        self.classes: list[str] = pre["classes"]
+        self.columns: list[str] = pre["columns"]
+        self.preprocessor = Preprocessor.from_state_dict(pre["preprocessor"])
+        self.objective = LOSSES[pre["objective"]]
+        self.member = int(self.summary["best_member"] if member is None else member)
+
+        class _Meta:  # what build_population reads of a dataset
+            n_classes = len(self.classes)
+
+        prepared = Prepared(_Meta(), self.preprocessor, None, self.objective)  # type: ignore[arg-type]
+        self.population = build_population(self.config, prepared)
+        state = load_file(str(d / "weights.safetensors"))
+        self.population.load_stacked_state(state)
+        if not 0 <= self.member < self.population.members:
+            raise RunDirError(f"member {self.member} does not exist; the run has "
+                              f"{self.population.members}")
+
+    def _outputs(self, X: Any) -> torch.Tensor:
+        Xp = self.preprocessor.transform(np.asarray(X) if not hasattr(X, "to_numpy")
+                                         else X.to_numpy(dtype=object))
+        out = self.population.predict(torch.as_tensor(Xp))
+        return out[self.member]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities [n, C] (softmax or sigmoid of the logits)."""
+        if self.task != "classification":
+            raise DataError("predict_proba is for classification runs; use predict")
+        z = self._outputs(X)
+        if self.objective.name == "bce":
+            p1 = torch.sigmoid(z.squeeze(-1))
+            return torch.stack([1 - p1, p1], dim=-1).cpu().numpy()
+        return torch.softmax(z, dim=-1).cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class names (classification) or real values (regression)."""
+        if self.task == "classification":
+            idx = self.predict_proba(X).argmax(-1)
+            return np.asarray(self.classes, dtype=object)[idx]
+        return self._outputs(X).squeeze(-1).cpu().numpy()
+
+
+def load(run_dir: str | os.PathLike, member: int | None = None, device: str = "auto") -> Predictor:
+    """The predictor of a finished run: ``netrx.load("runs/x").predict(X)``."""
+    return Predictor(run_dir, member=member, device=device)

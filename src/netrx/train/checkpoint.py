@@ -1,0 +1,80 @@
+"""Checkpoints: everything needed to resume a fit exactly where it stopped.
+
+A checkpoint holds the stacked parameters and buffers, the optimizer state, the
+per-member stop/divergence flags, the epoch and step, the shuffling generators,
+the global RNG state and every callback's ``state_dict``. It is written to a
+temporary name and renamed, and loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from netrx.errors import RunDirError
+from netrx.train.callbacks import Callback, EpochLog, FitState, write_atomic
+
+
+def checkpoint_state(state: FitState) -> dict:
+    pop = state.population
+    leaves, _ = tree_flatten(state.opt_state)
+    callbacks = state.extras.get("callbacks", [])
+    return {
+        "format": 1,
+        "epoch": state.epoch,
+        "step": state.step,
+        "population": pop.stacked_state(),
+        "stopped": pop.stopped.cpu(),
+        "diverged": pop.diverged.cpu(),
+        "optimizer": [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)],
+        "batches": state.extras["batches"].state_dict(),
+        "rng": torch.get_rng_state(),
+        "callbacks": [cb.state_dict() for cb in callbacks],
+    }
+
+
+def save_checkpoint(path: str | os.PathLike, state: FitState) -> None:
+    data = checkpoint_state(state)
+    write_atomic(Path(path), lambda f: torch.save(data, f))
+
+
+def load_checkpoint(path: str | os.PathLike, state: FitState) -> None:
+    """Restore a :func:`save_checkpoint` file into a freshly set-up ``state`` (same config)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"no checkpoint at {path}")
+    data = torch.load(path, weights_only=True, map_location="cpu")
+    pop = state.population
+    pop.load_stacked_state(data["population"])
+    pop.stopped.copy_(data["stopped"])
+    pop.diverged.copy_(data["diverged"])
+    leaves, _ = tree_flatten(state.opt_state)
+    tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
+    if len(tensors) != len(data["optimizer"]):
+        raise RunDirError(f"checkpoint {path} was written with a different optimizer")
+    with torch.no_grad():
+        for t, saved in zip(tensors, data["optimizer"]):
+            t.copy_(saved)
+    state.extras["batches"].load_state_dict(data["batches"])
+    torch.set_rng_state(data["rng"])
+    state.epoch, state.step = int(data["epoch"]), int(data["step"])
+    callbacks = state.extras.get("callbacks", [])
+    for cb, cb_state in zip(callbacks, data["callbacks"]):
+        cb.load_state_dict(cb_state)
+
+
+class Checkpoint(Callback):
+    """Save a resumable checkpoint to ``path`` every ``every`` epochs and at the end."""
+
+    def __init__(self, path: str | os.PathLike, every: int = 1) -> None:
+        self.path, self.every = Path(path), max(1, int(every))
+
+    def on_epoch_end(self, state: FitState, log: EpochLog) -> None:
+        if state.epoch % self.every == 0:
+            save_checkpoint(self.path, state)
+
+    def on_fit_end(self, state: FitState) -> None:
+        save_checkpoint(self.path, state)

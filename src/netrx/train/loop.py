@@ -1,0 +1,207 @@
+"""``fit``: mini-batches → per-member loss → one backward → optimizer → callbacks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from netrx.data.batches import MiniBatches
+from netrx.errors import ConfigError, DataError, DivergedError
+from netrx.optim.base import Transform
+from netrx.population import Population
+from netrx.train.callbacks import Callback, EpochLog, FitState, History
+from netrx.train.losses import Objective, objective_for, target_dtype
+
+
+def _arrays(data: Any, name: str) -> tuple[np.ndarray | Tensor, np.ndarray | Tensor]:
+    if data is None:
+        raise DataError(f"no {name} data given")
+    if hasattr(data, "X") and hasattr(data, "y"):
+        return data.X, data.y
+    if isinstance(data, Sequence) and len(data) == 2:
+        return data[0], data[1]
+    raise DataError(f"{name} data must be a Split (with .X, .y) or a tuple (X, y), "
+                    f"got {type(data).__name__}")
+
+
+def _infer_task(y: np.ndarray | Tensor) -> str:
+    y = torch.as_tensor(y)
+    return "regression" if y.is_floating_point() else "classification"
+
+
+def _to_device(X, y, pop: Population, objective: Objective) -> tuple[Tensor, Tensor]:
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y)
+    if X.shape[0] != y.shape[0]:
+        raise DataError(f"features have {X.shape[0]} rows but labels have {y.shape[0]}")
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        raise DataError(f"features contain {int((~torch.isfinite(X)).sum())} NaN/inf values")
+    return (X.to(pop.device, pop.dtype), y.to(pop.device, target_dtype(objective)))
+
+
+def _lr_values(optimizer_lr: Any, K: int) -> np.ndarray | None:
+    if optimizer_lr is None:
+        return None
+    if isinstance(optimizer_lr, Tensor):
+        return optimizer_lr.detach().cpu().double().numpy().reshape(-1).repeat(
+            K if optimizer_lr.numel() == 1 else 1)
+    return np.full(K, float(optimizer_lr))
+
+
+@torch.no_grad()
+def evaluate(pop: Population, X: Tensor, y: Tensor, objective: Objective,
+             batch_size: int = 4096) -> tuple[Tensor, Tensor]:
+    """Eval-mode (loss, error) per member on a shared data set: two [K] tensors."""
+    n = X.shape[0]
+    loss = torch.zeros(pop.members, device=pop.device, dtype=pop.dtype)
+    err = torch.zeros_like(loss)
+    for i in range(0, n, batch_size):
+        xb, yb = X[i:i + batch_size], y[i:i + batch_size]
+        out = pop.forward(xb, train=False, shared=True)
+        yk = yb.unsqueeze(0).expand(pop.members, *yb.shape)
+        w = xb.shape[0] / n
+        loss += objective.loss(out, yk) * w
+        err += objective.error(out, yk) * w
+    return loss, err
+
+
+def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
+        optimizer: Transform | None = None, loss: str = "auto", epochs: int = 10,
+        batch_size: int = 128, members: int = 1, seed: int | Sequence[int] = 0,
+        device: str = "auto", callbacks: Sequence[Callback] = (), progress: bool = True,
+        task: str | None = None, lr: Any = None, resume: Any = None) -> History:
+    """Train a population of ``members`` copies of ``model`` (or a given Population).
+
+    Args:
+        model: any ``torch.nn.Module`` (copied; member k is initialised from ``seed + k``)
+            or a :class:`~netrx.population.Population`.
+        train, dev: ``(X, y)`` tuples or :class:`~netrx.data.Split` objects (NumPy or torch).
+        optimizer: a :class:`~netrx.optim.Transform`; default ``adam(1e-3)``.
+        loss: ``auto`` (cross-entropy for classes, MSE for real targets), ``cross_entropy``,
+            ``bce`` (two classes, one logit) or ``mse``.
+        lr: the learning rate(s) to log in the history (float or [K]); optional.
+        resume: a checkpoint file written by :class:`~netrx.train.checkpoint.Checkpoint`.
+
+    Returns:
+        The :class:`History`; ``history.population`` holds the trained members.
+    """
+    from netrx.optim.aliases import adam
+    from netrx.train.progress import ProgressBar
+
+    if int(epochs) < 0:
+        raise ConfigError(f"epochs={epochs!r} must be ≥ 0")
+    X_train, y_train = _arrays(train, "training")
+    task = task or _infer_task(y_train)
+    n_classes = int(torch.as_tensor(np.asarray(y_train)).max()) + 1 if task == "classification" \
+        else 0
+    objective = objective_for(loss, task, n_classes)
+    pop = model if isinstance(model, Population) else Population(
+        model, members, seed=seed, device=device)
+    K = pop.members
+    Xt, yt = _to_device(X_train, y_train, pop, objective)
+    if task == "classification" and int(yt.min()) < 0:
+        raise DataError("class labels must be 0..C−1 integers; found negative labels")
+    has_dev = dev is not None
+    if has_dev:
+        Xd, yd = _to_device(*_arrays(dev, "dev"), pop, objective)
+    _check_outputs(pop, Xt, objective, n_classes)
+
+    optimizer = optimizer or adam(1e-3)
+    opt_state = optimizer.init({"flat": pop.flat})
+    batches = MiniBatches(Xt.shape[0], batch_size, pop.seeds, pop.device)
+    history = History()
+    all_callbacks: list[Callback] = [history, *callbacks]
+    if progress:
+        all_callbacks.append(ProgressBar())
+    state = FitState(pop, optimizer, opt_state, int(epochs))
+    state.extras.update(batches=batches, callbacks=all_callbacks)
+    lr_log = _lr_values(lr, K)
+
+    torch.set_flush_denormal(True)  # denormal floats slow CPU kernels about tenfold
+    rng_devices = [pop.device] if pop.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(pop.seeds[0])
+        if resume is not None:
+            from netrx.train.checkpoint import load_checkpoint
+
+            load_checkpoint(resume, state)
+        for cb in all_callbacks:
+            cb.on_fit_start(state)
+        try:
+            while state.epoch < state.epochs and not state.stop:
+                t0 = time.perf_counter()
+                sum_loss = torch.zeros(K, device=pop.device, dtype=pop.dtype)
+                sum_err = torch.zeros_like(sum_loss)
+                seen = 0
+                for idx in batches.epoch():
+                    x, y = Xt[idx], yt[idx]
+                    out = pop.forward(x, train=True)
+                    per_member = objective.loss(out, y)
+                    with torch.no_grad():
+                        pop.diverged |= ~torch.isfinite(per_member)
+                        active = pop.active
+                        sum_loss += torch.where(active, per_member, 0) * idx.shape[1]
+                        sum_err += objective.error(out.detach(), y) * idx.shape[1]
+                    seen += idx.shape[1]
+                    pop.flat_grad.zero_()
+                    torch.where(active, per_member, 0).sum().backward()
+                    with torch.no_grad():
+                        updates, state.opt_state = optimizer.update(
+                            {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
+                        pop.flat.add_(torch.where(active.unsqueeze(1), updates["flat"], 0))
+                    state.step += 1
+                    for cb in all_callbacks:
+                        cb.on_step_end(state)
+                state.epoch += 1
+                log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_log,
+                                 evaluate(pop, Xd, yd, objective) if has_dev else None,
+                                 time.perf_counter() - t0)
+                for cb in all_callbacks:
+                    cb.on_epoch_end(state, log)
+        finally:
+            torch.set_flush_denormal(False)
+    for cb in all_callbacks:
+        cb.on_fit_end(state)
+    if K and bool(pop.diverged.all()):
+        raise DivergedError(
+            f"every member diverged (loss became NaN or inf) within {state.epoch} epochs; "
+            "lower the learning rate or normalise the inputs")
+    history.objective = objective
+    return history
+
+
+def _epoch_log(state: FitState, train_loss: Tensor, train_err: Tensor, lr_log, dev, seconds):
+    pop = state.population
+    diverged = pop.diverged.cpu().numpy()
+    stopped = pop.stopped.cpu().numpy()
+    status = ["diverged" if d else "stopped" if s else "training"
+              for d, s in zip(diverged, stopped)]
+    nan = np.full(pop.members, np.nan)
+
+    def arr(t: Tensor) -> np.ndarray:
+        a = t.detach().double().cpu().numpy()
+        return np.where(diverged, nan, a)
+
+    return EpochLog(
+        epoch=state.epoch, train_loss=arr(train_loss), train_error=arr(train_err),
+        dev_loss=arr(dev[0]) if dev else None, dev_error=arr(dev[1]) if dev else None,
+        lr=lr_log, status=status, seconds=seconds)
+
+
+def _check_outputs(pop: Population, X: Tensor, objective: Objective, n_classes: int) -> None:
+    want = objective.n_outputs(n_classes)
+    try:
+        with torch.no_grad():
+            out = pop.forward(X[:2], train=False, shared=True)
+    except RuntimeError as e:
+        raise ConfigError(f"the model cannot take inputs of shape {tuple(X.shape[1:])}: {e}") \
+            from None
+    if out.shape[-1] != want or out.dim() != 3:
+        raise ConfigError(f"the model outputs shape {tuple(out.shape[2:])} per example but the "
+                          f"{objective.name} loss needs {want} output(s); "
+                          f"set the output layer to {want} units")

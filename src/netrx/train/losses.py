@@ -1,0 +1,84 @@
+"""Losses and error rates, computed per member: outputs [K, B, ...] -> [K].
+
+Softmax cross-entropy: ŷ = softmax(z) with softmax(z)_j = e^{z_j} / Σ_i e^{z_i}
+(seed 000 of the notes drops the exponential: a slip), and
+L(ŷ, y) = −Σ_j y_j log ŷ_j, whose gradient is ∂L/∂z = ŷ − y. It is computed
+from the logits z (log-softmax) for numerical stability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from netrx.errors import ConfigError, unknown_choice
+
+
+def softmax_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
+    """Mean over the batch of −log softmax(z)_y, per member. z: [K, B, C]; y: [K, B] int."""
+    K, B, C = z.shape
+    per_example = F.cross_entropy(z.reshape(K * B, C), y.reshape(K * B), reduction="none")
+    return per_example.view(K, B).mean(1)
+
+
+def binary_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
+    """Mean of −[y log σ(z) + (1−y) log(1−σ(z))], per member. z: [K, B, 1]; y: [K, B]."""
+    target = y.to(z.dtype)
+    return F.binary_cross_entropy_with_logits(z.squeeze(-1), target, reduction="none").mean(1)
+
+
+def mean_squared_error(z: Tensor, y: Tensor) -> Tensor:
+    """Mean of (ŷ − y)², per member. z: [K, B, 1]; y: [K, B]."""
+    return (z.squeeze(-1) - y.to(z.dtype)).pow(2).mean(1)
+
+
+def classification_error(z: Tensor, y: Tensor) -> Tensor:
+    """Fraction of argmax(z) ≠ y, per member."""
+    return (z.argmax(-1) != y).to(z.dtype).mean(1)
+
+
+def binary_error(z: Tensor, y: Tensor) -> Tensor:
+    """Fraction of (z > 0) ≠ y, per member."""
+    return ((z.squeeze(-1) > 0) != y.bool()).to(z.dtype).mean(1)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A named loss with its error metric (``error`` = MSE for regression)."""
+
+    name: str
+    loss: Callable[[Tensor, Tensor], Tensor]
+    error: Callable[[Tensor, Tensor], Tensor]
+    n_outputs: Callable[[int], int]  # from the number of classes (0 for regression)
+
+
+LOSSES: dict[str, Objective] = {
+    "cross_entropy": Objective("cross_entropy", softmax_cross_entropy, classification_error,
+                               lambda c: c),
+    "bce": Objective("bce", binary_cross_entropy, binary_error, lambda c: 1),
+    "mse": Objective("mse", mean_squared_error, mean_squared_error, lambda c: 1),
+}
+
+
+def objective_for(loss: str, task: str, n_classes: int) -> Objective:
+    """Resolve ``auto`` (cross-entropy for classification, MSE for regression) and check fit."""
+    if loss == "auto":
+        loss = "cross_entropy" if task == "classification" else "mse"
+    if loss not in LOSSES:
+        raise unknown_choice("loss", loss, [*LOSSES, "auto"])
+    if task == "regression" and loss != "mse":
+        raise ConfigError(f"loss {loss!r} is for classification; use loss 'mse' for regression")
+    if task == "classification" and loss == "mse":
+        raise ConfigError("loss 'mse' is for regression; use 'cross_entropy' for classes")
+    if loss == "bce" and n_classes != 2:
+        raise ConfigError(f"loss 'bce' needs exactly 2 classes, the data has {n_classes}; "
+                          "use 'cross_entropy'")
+    return LOSSES[loss]
+
+
+def target_dtype(objective: Objective) -> torch.dtype:
+    return torch.long if objective.name == "cross_entropy" else torch.float32
