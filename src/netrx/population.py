@@ -182,6 +182,20 @@ class Population:
         for n, b in self.buffers.items():
             b.copy_(state[n])
 
+    def flat_mask(self, predicate: Callable[[str, tuple[int, ...]], bool]) -> Tensor:
+        """A [1, P] 0/1 tensor over the flat layout: 1 on the parameters for which
+        ``predicate(name, shape)`` holds (for masked transforms on ``{"flat": ...}``)."""
+        mask = torch.zeros(1, self.n_params, device=self.device, dtype=self.dtype)
+        for n, (a, b) in self.offsets.items():
+            if predicate(n, self.shapes[n]):
+                mask[:, a:b] = 1.0
+        return mask
+
+    def weight_mask(self) -> Tensor:
+        """[1, P] mask of the weight matrices and kernels (rank ≥ 2): not biases, not
+        batch-norm γ and β. What L2, L1, max-norm and weight decay act on."""
+        return self.flat_mask(lambda name, shape: len(shape) >= 2)
+
     def set_buffer(self, predicate: Callable[[nn.Module], bool], buffer: str,
                    values: float | Sequence[float] | Tensor) -> int:
         """Set ``buffer`` of every submodule matching ``predicate`` to one value per member

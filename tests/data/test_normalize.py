@@ -52,6 +52,13 @@ def test_standardizer_keeps_image_shape_and_round_trips():
     np.testing.assert_array_equal(again.transform(X), out)
 
 
+def test_empty_input_transforms_to_empty():
+    std = Standardizer().fit(np.ones((3, 1, 2, 2)))
+    assert std.transform(np.zeros((0, 1, 2, 2))).shape == (0, 1, 2, 2)
+    pre = Preprocessor().fit(_table([(1.0, "a"), (2.0, "b")]), COLUMNS, categorical=[1])
+    assert pre.transform(np.empty((0, 2), dtype=object)).shape == (0, 3)
+
+
 def test_standardizer_errors():
     with pytest.raises(DataError, match="not fitted"):
         Standardizer().transform(np.zeros((2, 2)))

@@ -82,7 +82,7 @@ class Standardizer:
 def _flat_numeric(X: np.ndarray, what: str) -> np.ndarray:
     X = np.asarray(X)
     try:
-        return X.reshape(len(X), -1).astype(np.float64)
+        return X.reshape(len(X), math.prod(X.shape[1:])).astype(np.float64)
     except (TypeError, ValueError) as e:
         raise DataError(f"{what}: X is not numeric ({e}); use a Preprocessor for tables") from e
 
@@ -227,7 +227,7 @@ class Preprocessor:
 
     def _columns(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Numeric columns as float64 [n, k] (NaN = missing); text columns as object."""
-        flat = X.reshape(len(X), -1)
+        flat = X.reshape(len(X), math.prod(X.shape[1:]))
         num_idx = self._numeric_idx
         try:
             numeric = flat[:, num_idx].astype(np.float64)

@@ -509,14 +509,14 @@ def load(
     """
     if task is not None and task not in TASKS:
         raise unknown_choice("task", task, TASKS)
-    if isinstance(source, str) and source in _BUILTINS:
-        if target is not None:
-            raise ConfigError(f"target= applies to CSV files only, not to the built-in {source!r}")
-        ds = _BUILTINS[source]()
-        if task is not None and task != ds.task:
-            raise ConfigError(f"the built-in {source!r} is a {ds.task} dataset, not {task}")
-        return validate(ds)
     name = os.fspath(source)
+    if name in _BUILTINS:
+        if target is not None:
+            raise ConfigError(f"target= applies to CSV files only, not to the built-in {name!r}")
+        ds = _BUILTINS[name]()
+        if task is not None and task != ds.task:
+            raise ConfigError(f"the built-in {name!r} is a {ds.task} dataset, not {task}")
+        return validate(ds)
     path = Path(name).expanduser()
     suffix = path.suffix.lower()
     if not path.is_file():

@@ -84,3 +84,40 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
         return updates, AdamState(count, state.mu, state.nu)
 
     return Transform(init, update)
+
+
+class EmptyState(NamedTuple):
+    pass
+
+
+def add_decayed_weights(weight_decay: Hyper, mask: Params | None = None) -> Transform:
+    """Decoupled weight decay (AdamW): u = g + λ_wd·θ, on the entries where ``mask`` is 1.
+
+    Placed before :func:`scale_by_lr` in a chain, the step becomes
+    θ := θ − α·(g + λ_wd·θ) = (1 − αλ_wd)·θ − α·g. ``mask`` maps names to 0/1
+    tensors broadcastable against the parameters (e.g.
+    :meth:`~netrx.population.Population.weight_mask`: weights, not biases or
+    batch-norm γ/β).
+    """
+
+    def init(params: Params) -> EmptyState:
+        nonlocal weight_decay, mask
+        like = next(iter(params.values()))
+        weight_decay = as_device_hyper(weight_decay, like)
+        if mask is not None:
+            mask = {k: (m.to(like.device, like.dtype) if isinstance(m, Tensor) else m)
+                    for k, m in mask.items()}
+        return EmptyState()
+
+    def update(grads: Params, state: EmptyState, params: Params | None = None):
+        if params is None:
+            raise ValueError("add_decayed_weights needs the params in update(grads, state, params)")
+        out = {}
+        for k, g in grads.items():
+            decay = params[k] * per_member(weight_decay, g)
+            if mask is not None:
+                decay = decay * mask[k]
+            out[k] = g + decay
+        return out, state
+
+    return Transform(init, update)

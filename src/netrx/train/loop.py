@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,7 +74,9 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
         optimizer: Transform | None = None, loss: str = "auto", epochs: int = 10,
         batch_size: int = 128, members: int = 1, seed: int | Sequence[int] = 0,
         device: str = "auto", callbacks: Sequence[Callback] = (), progress: bool = True,
-        task: str | None = None, lr: Any = None, resume: Any = None) -> History:
+        task: str | None = None, lr: Any = None, resume: Any = None,
+        penalty: Callable[[dict[str, Tensor]], Tensor] | None = None,
+        augment: Callable[[Tensor], Tensor] | None = None) -> History:
     """Train a population of ``members`` copies of ``model`` (or a given Population).
 
     Args:
@@ -84,8 +86,14 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
         optimizer: a :class:`~netrx.optim.Transform`; default ``adam(1e-3)``.
         loss: ``auto`` (cross-entropy for classes, MSE for real targets), ``cross_entropy``,
             ``bce`` (two classes, one logit) or ``mse``.
-        lr: the learning rate(s) to log in the history (float or [K]); optional.
+        lr: the learning rate(s) to log in the history: a float, a [K] tensor, or a
+            callable ``lr(state) -> [K]`` read at the end of every epoch (schedules).
         resume: a checkpoint file written by :class:`~netrx.train.checkpoint.Checkpoint`.
+        penalty: ``penalty(params) -> [K]`` added to every member's mini-batch loss
+            (e.g. λ/2m Σ‖W‖²_F from :mod:`netrx.penalties`); ``params`` are the
+            population's [K, ...] views. It enters the gradient and the logged loss.
+        augment: ``augment(x) -> x`` applied to each training batch [K, B, ...] on the
+            device (never to dev or test data).
 
     Returns:
         The :class:`History`; ``history.population`` holds the trained members.
@@ -120,7 +128,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
         all_callbacks.append(ProgressBar())
     state = FitState(pop, optimizer, opt_state, int(epochs))
     state.extras.update(batches=batches, callbacks=all_callbacks)
-    lr_log = _lr_values(lr, K)
+    lr_log = None if callable(lr) else _lr_values(lr, K)
 
     torch.set_flush_denormal(True)  # denormal floats slow CPU kernels about tenfold
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
@@ -140,8 +148,12 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                 seen = 0
                 for idx in batches.epoch():
                     x, y = Xt[idx], yt[idx]
+                    if augment is not None:
+                        x = augment(x)
                     out = pop.forward(x, train=True)
                     per_member = objective.loss(out, y)
+                    if penalty is not None:
+                        per_member = per_member + penalty(pop.params)
                     with torch.no_grad():
                         pop.diverged |= ~torch.isfinite(per_member)
                         active = pop.active
@@ -153,12 +165,15 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                     with torch.no_grad():
                         updates, state.opt_state = optimizer.update(
                             {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
-                        pop.flat.add_(torch.where(active.unsqueeze(1), updates["flat"], 0))
+                        step = torch.where(active.unsqueeze(1), updates["flat"], 0)
+                        pop.flat.add_(step)
+                    state.extras["last_update"] = step
                     state.step += 1
                     for cb in all_callbacks:
                         cb.on_step_end(state)
                 state.epoch += 1
-                log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_log,
+                lr_now = _lr_values(lr(state), K) if callable(lr) else lr_log
+                log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_now,
                                  evaluate(pop, Xd, yd, objective) if has_dev else None,
                                  time.perf_counter() - t0)
                 for cb in all_callbacks:
