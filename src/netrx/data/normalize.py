@@ -281,7 +281,7 @@ class Preprocessor:
         Z[:, self._numeric_out] = numeric
         for k, start in enumerate(self._blocks):
             index = {c: i for i, c in enumerate(self.categories_[k])}
-            hot = np.array([index.get(str(v), -1) for v in text[:, k]])
+            hot = np.array([index.get(str(v), -1) for v in text[:, k]], dtype=np.int64)
             rows = np.flatnonzero(hot >= 0)  # unseen categories stay all zero
             Z[rows, start + hot[rows]] = 1.0
         return Z
