@@ -41,13 +41,16 @@ def datasets() -> None:
     from netrx.data import describe_builtins
 
     table = Table(title="built-in datasets")
-    for col in ("name", "examples", "input shape", "classes", "task", "own test split"):
-        table.add_column(col)
+    for col in ("name", "examples", "input shape", "classes", "task", "test split"):
+        table.add_column(col, no_wrap=col in ("name", "input shape"))
     for d in describe_builtins():
         table.add_row(str(d["name"]), str(d["n_examples"]), str(tuple(d["input_shape"])),
                       str(d["n_classes"]), str(d["task"]),
-                      "yes" if d["has_test_split"] else "no (carved from the data)")
+                      f"own ({d['n_test']})" if d["has_test_split"] else "carved")
     console.print(table)
+    console.print("Splits: train/dev/test, stratified and seeded (--seed). A dataset's own "
+                  "test split stays the test set and dev is carved from train; otherwise dev "
+                  "and test are carved from the data (fractions data.dev, data.test).")
 
 
 def _vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:

@@ -79,6 +79,38 @@ class Dropout(nn.Module):
         return f"p={float(self.p) if self.p.dim() == 0 and not self.p.is_meta else 'per member'}"
 
 
+class InputDropout(Dropout):
+    """Inverted dropout on the network's input features (its own per-member rate ``p``)."""
+
+
+class DropConnect(Linear):
+    """A Linear layer whose weights, not activations, are dropped (Wan et al. 2013).
+
+    Training: M ~ Bernoulli(keep_prob) of W's shape, z = (W ⊙ M / keep_prob) a + b,
+    one mask per mini-batch and member (the paper draws one per example, which
+    costs a [B, out, in] mask); the bias is not masked. Since E[W ⊙ M / keep_prob]
+    = W, evaluation uses W unchanged: the mean network, not the paper's Gaussian
+    moment-matching inference. The drop rate p = 1 − keep_prob is a buffer (one
+    per member).
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, p: float = 0.5,
+                 init: str = "he", bias: bool = True) -> None:
+        if not 0.0 <= p < 1.0:
+            from netrx.errors import ConfigError
+
+            raise ConfigError(f"DropConnect rate {p!r} must be in [0, 1); it is 1 − keep_prob")
+        super().__init__(in_features, out_features, init=init, bias=bias)
+        self.register_buffer("p", torch.tensor(float(p)))
+
+    def forward(self, a: Tensor) -> Tensor:
+        if not self.training:
+            return nn.functional.linear(a, self.weight, self.bias)
+        keep = 1.0 - self.p
+        w = self.weight * (torch.rand_like(self.weight) < keep) / keep
+        return nn.functional.linear(a, w, self.bias)
+
+
 class BatchNorm(nn.Module):
     """Batch normalisation over every dimension but the feature dimension 1.
 
@@ -112,8 +144,9 @@ class BatchNorm(nn.Module):
             var = z.var(dims, unbiased=False)
             n = z.numel() // self.num_features
             with torch.no_grad():
-                self.running_mean.lerp_(mu.detach(), self.momentum)
-                self.running_var.lerp_(var.detach() * (n / max(n - 1, 1)), self.momentum)
+                m = self.momentum  # (mul_, add_) have vmap batching rules; lerp_ has none
+                self.running_mean.mul_(1 - m).add_(mu.detach() * m)
+                self.running_var.mul_(1 - m).add_(var.detach() * (m * n / max(n - 1, 1)))
         else:
             mu, var = self.running_mean, self.running_var
         z_norm = (z - mu.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)

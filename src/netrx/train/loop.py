@@ -178,10 +178,10 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                                  time.perf_counter() - t0)
                 for cb in all_callbacks:
                     cb.on_epoch_end(state, log)
+            for cb in all_callbacks:
+                cb.on_fit_end(state)
         finally:
             torch.set_flush_denormal(False)
-    for cb in all_callbacks:
-        cb.on_fit_end(state)
     if K and bool(pop.diverged.all()):
         raise DivergedError(
             f"every member diverged (loss became NaN or inf) within {state.epoch} epochs; "

@@ -1,0 +1,114 @@
+"""`netrx train`, `netrx predict`, `netrx datasets` end to end (in process, CliRunner)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import netrx.rundir
+from netrx.cli import app
+
+runner = CliRunner()
+
+
+def _train(tmp_path, *args):
+    return runner.invoke(app, ["train", "--out", str(tmp_path), "--quiet", *args])
+
+
+def test_datasets_lists_builtins():
+    result = runner.invoke(app, ["datasets"])
+    assert result.exit_code == 0
+    for name in ("mnist1d", "digits", "wine", "breast_cancer", "iris"):
+        assert name in result.output
+
+
+def test_train_builtin_writes_run_directory_and_predict_uses_it(tmp_path):
+    result = _train(tmp_path, "--dataset", "wine", "--hidden", "16", "--epochs", "5",
+                    "--members", "3", "--vary", "lr=log_uniform(1e-3,1e-1)", "--name", "w")
+    assert result.exit_code == 0, result.output
+    assert "ranked by dev error" in result.output
+    run = tmp_path / "w"
+    for f in ("config.yaml", "history.csv", "summary.json", "weights.safetensors",
+              "preprocess.json"):
+        assert (run / f).is_file()
+    assert not (tmp_path / "w.partial").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["members"] == 3 and "test_error" in summary["best"]
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 5 * 3 and history["lr"].nunique() == 3
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert len(cfg["optimizer"]["lr"]) == 3  # the drawn values are part of the resolved config
+
+    # the run reproduces from its config.yaml
+    again = _train(tmp_path, str(run / "config.yaml"), "--name", "w2")
+    assert again.exit_code == 0, again.output
+    s2 = json.loads((tmp_path / "w2" / "summary.json").read_text())
+    assert s2["best"]["dev_error"] == summary["best"]["dev_error"]
+    assert s2["best"]["test_error"] == summary["best"]["test_error"]
+
+    out = tmp_path / "preds.csv"
+    pred = runner.invoke(app, ["predict", str(run), "wine", "--out", str(out)])
+    assert pred.exit_code == 0, pred.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 178 and "prediction" in frame
+    predictor = netrx.rundir.load(run)
+    proba = predictor.predict_proba(np.zeros((2, 13)))
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+
+
+def test_train_csv_with_string_labels_and_categories(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 120
+    x1 = rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    label = np.where(x1 + (color == "red") > 0.3, "yes", "no")
+    csv = tmp_path / "data.csv"
+    pd.DataFrame({"x1": x1, "color": color, "label": label}).to_csv(csv, index=False)
+    result = _train(tmp_path, "--dataset", str(csv), "--target", "label", "--hidden", "8",
+                    "--epochs", "3", "--name", "c")
+    assert result.exit_code == 0, result.output
+    pre = json.loads((tmp_path / "c" / "preprocess.json").read_text())
+    assert pre["classes"] == ["no", "yes"]
+    pred = runner.invoke(app, ["predict", str(tmp_path / "c"), str(csv)])
+    assert pred.exit_code == 0, pred.output
+    assert "accuracy on 120 labelled examples" in pred.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "mnist2d"], "mnist1d"),
+    (["--dataset", "wine", "--lr", "-1"], "lr"),
+    (["--dataset", "wine", "--batch-size", "0"], "batch_size"),
+    (["--dataset", "wine", "--optimizer", "adamm"], "did you mean 'adam'"),
+    (["--dataset", "wine", "--model", "transformer"], "model family"),
+    (["--dataset", "wine", "--members", "2", "--vary", "hidden=int(1,5)"], "netrx tune"),
+    (["--dataset", "wine", "--members", "2", "--vary", "lr=log_uniform(0,1)"], "lo > 0"),
+])
+def test_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args, message):
+    result = _train(tmp_path, *args, "--epochs", "1", "--name", "bad")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert message in result.output.replace("\n", " ")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.partial").exists()
+
+
+def test_unknown_config_key_suggests_the_right_one(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  dataset: iris\ntrain:\n  epoch: 3\n")
+    result = _train(tmp_path, str(cfg))
+    assert result.exit_code == 2
+    assert "train.epoch" in result.output and "did you mean 'epochs'" in result.output
+
+
+def test_beta_outside_range_is_rejected(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  dataset: iris\noptimizer:\n  name: adam\n  b1: 1.0\n")
+    result = _train(tmp_path, str(cfg), "--name", "b")
+    assert result.exit_code == 2 and "b1=1.0" in result.output
+
+
+def test_predict_on_missing_run_dir_exits_2(tmp_path):
+    result = runner.invoke(app, ["predict", str(tmp_path / "nope"), "wine"])
+    assert result.exit_code == 2 and "missing" in result.output
