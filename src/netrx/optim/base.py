@@ -92,6 +92,28 @@ def as_device_hyper(h: Hyper, like: Tensor) -> Hyper:
     return float(h)
 
 
+class Scratch:
+    """Work buffers reused from one update to the next, so that a step allocates no new
+    [K, P] tensors (fresh multi-megabyte allocations cost page faults on the CPU). Not a
+    tensor, so checkpoints skip it. A transform's output may live in its scratch: it is
+    valid until that transform's next update."""
+
+    __slots__ = ("buffers",)
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Tensor] = {}
+
+    def __call__(self, key: str, like: Tensor) -> Tensor:
+        buf = self.buffers.get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype \
+                or buf.device != like.device:
+            buf = self.buffers[key] = torch.empty_like(like)
+        return buf
+
+    def __deepcopy__(self, memo: dict) -> Scratch:
+        return Scratch()
+
+
 def tree_zeros_like(params: Params) -> Params:
     return {k: torch.zeros_like(v) for k, v in params.items()}
 
