@@ -22,7 +22,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     cfg = parse_config({"name": "r", "out": str(tmp_path), "members": 2,
                         "data": {"dataset": "iris"}, "model": {"hidden": [8], "dropout": 0.1},
                         "train": {"epochs": 6, "batch_size": 16}})
-    clean = run(cfg.model_copy(update={"name": "clean"}), progress=False)
+    run(cfg.model_copy(update={"name": "clean"}), progress=False)
 
     import netrx.experiment as ex
 

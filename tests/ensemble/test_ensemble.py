@@ -4,8 +4,7 @@ import numpy as np
 import torch
 
 import netrx
-from netrx.ensemble import (PolyakAveraging, SnapshotEnsemble, average_outputs,
-                            recompute_batch_norm)
+from netrx.ensemble import PolyakAveraging, SnapshotEnsemble, average_outputs, recompute_batch_norm
 from netrx.nn import mlp
 from netrx.optim import sgd
 from netrx.train import Callback

@@ -244,7 +244,7 @@ class EarlyStopping(Monitor):
                 for name, v in pop.stacked_state().items():
                     m = mask.view(-1, *[1] * (v.dim() - 1))
                     self._best_state[name].copy_(torch.where(m, v, self._best_state[name]))
-        exhausted = self.wait > self.patience
+        exhausted = ~better & (self.wait >= self.patience)
         if exhausted.any():
             pop.stopped |= torch.as_tensor(exhausted, device=pop.device)
             for k in np.flatnonzero(exhausted):

@@ -1,0 +1,134 @@
+"""Steps applied to the weights after every optimizer step, as callbacks.
+
+- :class:`ProximalL1`: the proximal step of the L1 penalty λ/m‖w‖₁,
+  w := sign(w)·max(|w| − α·λ/m, 0) (soft-thresholding), which sets small
+  weights to exactly 0, unlike the subgradient λ/m·sign(w).
+- :class:`MaxNorm`: each unit's incoming weight vector w (a row of a Linear
+  weight, an output channel of a conv kernel) is projected onto the ball
+  ‖w‖₂ ≤ c: w := w · min(1, c/‖w‖₂).
+
+Both act on the weights only (rank ≥ 2; not biases, not batch norm's γ, β),
+take float or per-member [K] strengths, and leave members that no longer
+train (stopped early or diverged) untouched, so a stopped member stays frozen.
+
+The proximal step is a callback rather than an optimizer transform because it
+acts on the weights after the optimizer has moved them, whatever the optimizer;
+its step size is the member's learning rate α (read each step when ``lr`` is a
+schedule ``lr(state) -> [K]``). With adaptive optimizers (Adam) α·λ/m is the
+threshold of the proximal step taken with step size α, a common heuristic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from netrx.errors import ConfigError
+from netrx.penalties import check_strength, member_hyper
+from netrx.train.callbacks import Callback, FitState
+
+if TYPE_CHECKING:
+    from netrx.config import RunConfig
+    from netrx.population import Population
+
+LR = float | Tensor | Callable[[FitState], Any]
+
+
+def _column(value: float | Tensor, K: int, like: Tensor) -> Tensor:
+    """A float or [K] tensor as a [K, 1] tensor on ``like``'s device and dtype."""
+    t = torch.as_tensor(value, dtype=like.dtype).to(like.device)
+    return t.expand(K).reshape(K, 1) if t.dim() == 0 else t.reshape(K, 1)
+
+
+@torch.no_grad()
+def soft_threshold_(w: Tensor, threshold: Tensor) -> Tensor:
+    """w := sign(w)·max(|w| − t, 0), in place (t broadcasts against w)."""
+    return w.copy_(torch.sign(w) * torch.clamp(w.abs() - threshold, min=0.0))
+
+
+class ProximalL1(Callback):
+    """After every step: w := sign(w)·max(|w| − α·λ/m, 0) on the weights of active members.
+
+    Args:
+        lam: λ, a float or one value per member.
+        m: number of training examples.
+        lr: α: a float, a [K] tensor, or a callable ``lr(state) -> [K]`` (a schedule).
+    """
+
+    def __init__(self, lam: float | Tensor, m: int, lr: LR) -> None:
+        check_strength("l1", lam)
+        if int(m) < 1:
+            raise ConfigError(f"m={m!r}: the number of training examples must be ≥ 1")
+        self.lam, self.m, self.lr = lam, int(m), lr
+        self._mask: Tensor | None = None
+        self._lam_col: Tensor | None = None
+        self._lr_col: Tensor | None = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        pop = state.population
+        self._mask = pop.weight_mask()
+        self._lam_col = _column(self.lam, pop.members, pop.flat) / self.m
+        if not callable(self.lr):
+            self._lr_col = _column(self.lr, pop.members, pop.flat)
+
+    def on_step_end(self, state: FitState) -> None:
+        pop = state.population
+        lr = _column(self.lr(state), pop.members, pop.flat) if callable(self.lr) \
+            else self._lr_col
+        active = pop.active.to(pop.dtype).unsqueeze(1)
+        soft_threshold_(pop.flat, lr * self._lam_col * active * self._mask)
+
+
+@torch.no_grad()
+def max_norm_(w: Tensor, c: Tensor) -> Tensor:
+    """Project each unit's incoming weights onto ‖w‖₂ ≤ c, in place.
+
+    ``w`` is [K, out, ...] (a stacked Linear [out, in] or conv [out, in, *k] weight);
+    ``c`` is [K, 1]: w[k, j] := w[k, j] · min(1, c[k] / ‖w[k, j]‖₂)."""
+    norms = w.flatten(2).norm(dim=2)
+    factor = torch.clamp(c / norms.clamp_min(torch.finfo(w.dtype).tiny), max=1.0)
+    return w.mul_(factor.view(*factor.shape, *[1] * (w.dim() - 2)))
+
+
+class MaxNorm(Callback):
+    """After every step, every unit's incoming weight vector of an active member gets
+    norm ≤ c (``c`` a float or one value per member, > 0)."""
+
+    def __init__(self, c: float | Tensor) -> None:
+        values = c.detach().flatten().tolist() if isinstance(c, Tensor) else [float(c)]
+        if any(not v > 0 for v in values):
+            raise ConfigError(f"max_norm={c!r} must be > 0 (it bounds ‖w‖₂ of each unit)")
+        self.c = c
+        self._c: Tensor | None = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        pop = state.population
+        self._c = _column(self.c, pop.members, pop.flat)
+
+    def on_step_end(self, state: FitState) -> None:
+        pop = state.population
+        # inactive members get an infinite bound: the projection leaves them as they are
+        c = torch.where(pop.active.unsqueeze(1), self._c, torch.inf)
+        for p in pop.params.values():
+            if p.dim() >= 3:
+                max_norm_(p, c)
+
+
+def constraints_from_config(cfg: RunConfig, n_train: int, pop: Population,
+                            lr: LR) -> list[Callback]:
+    """The callbacks ``cfg.regularization`` asks for: the proximal L1 step (``l1_mode:
+    proximal``) and the max-norm projection."""
+    reg = cfg.regularization
+    out: list[Callback] = []
+    l1 = member_hyper(reg.l1, pop)
+    if l1 is not None and reg.l1_mode == "proximal":
+        if lr is None:
+            raise ConfigError("the proximal L1 step needs the learning rate α (optimizer.lr)")
+        out.append(ProximalL1(l1, n_train, lr))
+    c = member_hyper(reg.max_norm, pop)
+    if c is not None:
+        out.append(MaxNorm(c))
+    return out
