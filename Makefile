@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean browser
+.PHONY: demo test bench lint clean browser pg
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	  >/dev/null; } || echo "chromium unavailable: the browser test will be skipped"
 
-test: $(STAMP) browser
+# The tuning tests start a throwaway PostgreSQL server on 127.0.0.1 (tests/tune/conftest.py)
+# from the Debian package's binaries; without them those tests are skipped.
+pg:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "postgresql unavailable: the PostgreSQL tuning tests will be skipped"
+
+test: $(STAMP) browser pg
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -75,6 +75,26 @@ def _vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:
     return out
 
 
+def _schedule_flags(name: str | None, params: list[str]) -> dict[str, Any]:
+    """``--schedule NAME --schedule-param KEY=VALUE ...`` as config overrides (a new
+    ``--schedule`` replaces the config's schedule; parameters alone amend it)."""
+    import ast
+
+    out: dict[str, Any] = {}
+    if name is not None:
+        out["optimizer.schedule"] = {"name": name}
+    for text in params:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--schedule-param {text!r}: write KEY=VALUE, e.g. decay_rate=1")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        out[f"optimizer.schedule.{key.strip()}"] = value
+    return out
+
+
 def _parse_hidden(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
@@ -98,7 +118,16 @@ def train(
     init: Annotated[str | None, typer.Option(help="auto, he, xavier, lecun, glorot")] = None,
     dropout: Annotated[float | None, typer.Option(help="dropout rate 1 − keep_prob")] = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="sgd or adam")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        help="sgd, momentum, heavy_ball, nesterov, adagrad, rmsprop, adam, adamw or lbfgs")] \
+        = None,
+    schedule: Annotated[str | None, typer.Option(
+        help="learning-rate schedule: constant, inverse_time, exponential, inverse_sqrt, "
+             "step, cosine, linear_warmup")] = None,
+    schedule_param: Annotated[list[str] | None, typer.Option(
+        help="schedule parameter KEY=VALUE, repeatable, e.g. decay_rate=1")] = None,
+    reduce_lr_on_plateau: Annotated[int | None, typer.Option(
+        help="patience in epochs before a member's lr is multiplied by 0.1")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate α")] = None,
     epochs: Annotated[int | None, typer.Option()] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
@@ -106,6 +135,30 @@ def train(
     vary: Annotated[list[str] | None, typer.Option(
         help='per-member hyperparameter, e.g. "lr=log_uniform(1e-4,1e-1)"')] = None,
     early_stopping: Annotated[int | None, typer.Option(help="patience in epochs")] = None,
+    l2: Annotated[float | None, typer.Option("--l2", help="L2 λ: cost + λ/2m Σ‖W‖²_F")] = None,
+    l1: Annotated[float | None, typer.Option("--l1", help="L1 λ: cost + λ/m Σ|w|")] = None,
+    l1_mode: Annotated[str | None, typer.Option(help="subgradient or proximal (exact 0s)")] \
+        = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        help="decoupled decay λ_wd: θ −= α·λ_wd·θ each step")] = None,
+    max_norm: Annotated[float | None, typer.Option(help="bound c on each unit's ‖w‖₂")] = None,
+    dropconnect: Annotated[float | None, typer.Option(help="DropConnect rate on weights")] \
+        = None,
+    input_dropout: Annotated[float | None, typer.Option(help="dropout rate on the inputs")] \
+        = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="label smoothing ε")] = None,
+    augment: Annotated[str | None, typer.Option(
+        "--augment", help="augmentation preset: none, auto, signal or image")] = None,
+    init_from: Annotated[str | None, typer.Option(
+        help="transfer: start from a run directory or a state-dict file")] = None,
+    freeze: Annotated[int | None, typer.Option(help="transfer: freeze the first N layers")] \
+        = None,
+    transfer: Annotated[str | None, typer.Option(
+        "--transfer", help="transfer plan: auto (the notes' table) or none")] = None,
+    similarity: Annotated[str | None, typer.Option(
+        help="transfer: is the new data similar or different?")] = None,
+    tensorboard: Annotated[str | None, typer.Option(
+        help="log per-member scalars to DIR/<name> (pip install netrx[tensorboard])")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
@@ -128,7 +181,17 @@ def train(
         "seed": seed, "device": device, "name": name, "out": out,
         "train.early_stopping": {"patience": early_stopping} if early_stopping is not None
         else None,
+        "regularization.l2": l2, "regularization.l1": l1, "regularization.l1_mode": l1_mode,
+        "regularization.weight_decay": weight_decay, "regularization.max_norm": max_norm,
+        "regularization.dropconnect": dropconnect, "regularization.input_dropout": input_dropout,
+        "regularization.label_smoothing": label_smoothing, "augment.preset": augment,
+        "transfer.init_from": init_from, "transfer.freeze": freeze,
+        "transfer.strategy": transfer, "transfer.similarity": similarity,
+        "train.tensorboard": tensorboard,
     }
+    flags.update(_schedule_flags(schedule, schedule_param or []))
+    if reduce_lr_on_plateau is not None:
+        flags["train.reduce_lr_on_plateau"] = {"patience": reduce_lr_on_plateau}
     cfg = parse_config(merge(base, {k: v for k, v in flags.items() if v is not None}))
     if vary:
         cfg = parse_config(merge(cfg.model_dump(), _vary_overrides(vary, cfg.members, cfg.seed)))
@@ -142,6 +205,10 @@ def train(
                           f"Resume with: netrx train {partial}/config.yaml --resume")
         raise typer.Exit(130) from None
     _print_result(result)
+    if result.run_dir is not None:
+        from netrx.report import build_report
+
+        console.print(f"report: {build_report(result.run_dir)}")
 
 
 def _fmt(v: Any) -> str:
@@ -158,7 +225,12 @@ def _print_result(result: Any) -> None:
     is_reg = result.prepared.dataset.task == "regression"
     err = "MSE" if is_reg else "error"
     table = Table(title=f"members ranked by dev {err} — {result.config.name}")
-    varied = [k for k in ("lr", "dropout") if len({m[k] for m in result.members}) > 1]
+    from netrx.config import MEMBER_KEYS
+
+    varied = [k for k in dict.fromkeys(("lr", "dropout", *MEMBER_KEYS))
+              if k in result.members[0] and len({m[k] for m in result.members}) > 1]
+    if any(m.get("zero_weights", 0) > 0 for m in result.members):
+        varied.append("zero_weights")  # sparsity, e.g. from the proximal L1 step
     for col in ["rank", "member", *varied, f"train {err}", f"dev {err}", "status"]:
         table.add_column(col, justify="right")
     shown = rows[:20]
@@ -257,6 +329,190 @@ def _read_for_prediction(data: str, predictor: Any) -> tuple[Any, Any]:
         return X, labels
     raise DataError(f"cannot read {data!r}: give a built-in dataset name "
                     f"({', '.join(builtin_names())}) or an existing .csv/.npz file")
+
+
+@app.command()
+@friendly
+def gradcheck(
+    config: Annotated[Path, typer.Argument(help="YAML config of the model to check")],
+    after_epochs: Annotated[int, typer.Option(
+        help="also check after this many epochs of the configured training")] = 0,
+    coords: Annotated[int, typer.Option(
+        help="coordinates checked per tensor (seeded random subset; 0 = all)")] = 100,
+    eps: Annotated[float, typer.Option(help="ε of the two-sided difference")] = 1e-7,
+    member: Annotated[int, typer.Option(help="population member to check")] = 0,
+    batch_size: Annotated[int, typer.Option(help="size of the fixed training batch")] = 32,
+) -> None:
+    """Check backprop against two-sided differences of J = loss + penalties, per tensor.
+
+    Exit status 0 when the verdict is great / fine / look again, 1 when it is a bug."""
+    import warnings
+
+    from netrx.config import load_config
+    from netrx.diagnose import GradCheckWarning, gradcheck_config
+    from netrx.diagnose.render import gradcheck_table
+
+    cfg = load_config(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradCheckWarning)  # printed below instead
+        results = gradcheck_config(cfg, after_epochs=after_epochs, member=member,
+                                   coords=None if coords == 0 else coords, eps=eps,
+                                   batch_size=batch_size)
+    for result in results:
+        console.print(gradcheck_table(result))
+        for off in result.switched_off:
+            console.print(f"[yellow]switched off for the check:[/] {off}", highlight=False)
+        console.print(result.summary(), highlight=False)
+    if any(r.is_bug for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def diagnose(
+    path: Annotated[Path, typer.Argument(
+        help="a finished run directory (or, with --learning-curve, a YAML config)")],
+    target_error: Annotated[float | None, typer.Option(
+        help="Bayes / human error proxy (default: data.target_error of the config, else 0)")]
+    = None,
+    all_members: Annotated[bool, typer.Option("--all", help="every member, not only the best")]
+    = False,
+    bias_threshold: Annotated[float, typer.Option(
+        help="high bias when train − target exceeds this")] = 0.02,
+    variance_threshold: Annotated[float, typer.Option(
+        help="high variance when dev − train exceeds this")] = 0.02,
+    learning_curve: Annotated[bool, typer.Option(
+        "--learning-curve", help="train on growing fractions of the training set of CONFIG")]
+    = False,
+    fractions: Annotated[str | None, typer.Option(
+        help="learning-curve fractions, e.g. 0.1,0.2,0.5,1")] = None,
+    png: Annotated[Path | None, typer.Option(
+        help="learning-curve plot (default: <out>/learning-curve-<dataset>.png)")] = None,
+) -> None:
+    """Bias / variance verdict and the basic recipe for a finished run, or learning curves."""
+    from netrx.diagnose import diagnose_run
+    from netrx.diagnose import learning_curve as make_curve
+    from netrx.diagnose.render import (
+        diagnosis_table,
+        learning_curve_table,
+        members_table,
+        recipe_lines,
+    )
+
+    thresholds = {"bias_threshold": bias_threshold, "variance_threshold": variance_threshold}
+    if learning_curve:
+        from netrx.config import load_config
+
+        cfg = load_config(path)
+        curve = make_curve(cfg, fractions, target_error=target_error)
+        console.print(learning_curve_table(curve))
+        d = curve.diagnosis(**thresholds)
+        console.print(f"at m = {curve.points[-1].n_train}: {d.explain()}", highlight=False)
+        slope = curve.dev_slope()
+        hint = "more data still helps" if slope < -0.005 else \
+            "flat: more data alone will not help much"
+        console.print(f"dev error per doubling of m: {slope:+.2%} ({hint})", highlight=False)
+        out = png or Path(cfg.out) / f"learning-curve-{Path(cfg.data.dataset).stem}.png"
+        console.print(f"plot written to {curve.plot(out)}")
+        return
+    verdict = diagnose_run(path, target_error=target_error, all_members=all_members,
+                           **thresholds)
+    if verdict.task == "regression":
+        console.print("[yellow]regression run: errors are MSE, thresholds in the same units[/]")
+    if all_members:
+        console.print(members_table(verdict))
+        groups: dict[str, list] = {}
+        for m in verdict.members:
+            if m.diagnosis is not None:
+                groups.setdefault(m.diagnosis.verdict, []).append(m)
+        for name, ms in groups.items():
+            console.print(f"\n[bold]{name}[/] (members {', '.join(str(m.member) for m in ms)}):")
+            for line in recipe_lines(ms[0].prescriptions):
+                console.print(line, highlight=False, markup=False)
+        return
+    best = verdict.members[0]
+    if best.diagnosis is None:
+        console.print(f"member {best.member}: {best.note}")
+        return
+    console.print(diagnosis_table(best.diagnosis, f"bias / variance — {verdict.run_dir.name}, "
+                                                  f"best member {best.member}"))
+    console.print(best.diagnosis.explain(), highlight=False)
+    console.print("\n[bold]basic recipe[/]")
+    for line in recipe_lines(best.prescriptions):
+        console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+@friendly
+def playground(
+    out: Annotated[Path, typer.Option(help="folder for playground.html and playground.png")]
+    = Path("playground"),
+    steps: Annotated[int | None, typer.Option(
+        help="steps per optimizer (default: 150, 200, 1000 for the three functions)")] = None,
+) -> None:
+    """Run every optimizer on 2-D test functions and plot the trajectories."""
+    from netrx.playground import write
+
+    written = write(out, steps)
+    table = Table(title="f − f* after the last step")
+    names = list(written["results"])
+    table.add_column("optimizer")
+    for n in names:
+        table.add_column(n, justify="right")
+    opts = [t.optimizer for t in written["results"][names[0]]]
+    for i, o in enumerate(opts):
+        table.add_row(o, *[f"{float(written['results'][n][i].loss[-1]):.2e}" for n in names])
+    console.print(table)
+    console.print(f"wrote {written['html']} and {written['png']}")
+
+
+@app.command()
+@friendly
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    out: Annotated[Path | None, typer.Option(help="where to write (default RUN_DIR/report.html)")]
+    = None,
+) -> None:
+    """Write the self-contained HTML report of a run (plotly, readable offline)."""
+    from netrx.report import build_report
+
+    console.print(f"report written to {build_report(run_dir, out)}")
+
+
+@app.command()
+@friendly
+def tune(
+    config: Annotated[Path, typer.Argument(help="tune config: a run config + a search section")],
+    strategy: Annotated[str | None, typer.Option(
+        help="grid, random, sobol, tpe or coarse_to_fine")] = None,
+    trials: Annotated[int | None, typer.Option(help="trials in the whole study")] = None,
+    slots: Annotated[int | None, typer.Option(help="population slots K trained at once")] \
+        = None,
+    pruner: Annotated[str | None, typer.Option(help="none, median, asha or hyperband")] = None,
+    budget: Annotated[str | None, typer.Option(help="wall clock, e.g. 300s, 5m, 1h")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="postgresql://USER:PASSWORD@HOST/DB to share a study between machines "
+             "(default: runs/<name>/study.db)")] = None,
+    workers: Annotated[int, typer.Option(help="local worker processes on one study")] = 1,
+    study: Annotated[str | None, typer.Option(help="study name (default: the run name)")] \
+        = None,
+    name: Annotated[str | None, typer.Option(
+        help="run name (default: tune-<config file name>); rerun to resume")] = None,
+    out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
+    role: Annotated[str, typer.Option(hidden=True)] = "main",
+) -> None:
+    """Search hyperparameters on the right scales, trials streaming through population
+    slots; writes runs/<name>/ (study.db, best.yaml, trials.csv, importance.json, ...)."""
+    from netrx.tune.command import run_tune
+
+    code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
+                    trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
+                    workers=workers, study=study, name=name, out=out, device=device,
+                    quiet=quiet, role=role)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover - console script

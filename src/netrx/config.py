@@ -1,8 +1,9 @@
 """The run configuration: pydantic models, one per section; unknown keys are rejected
 with a "did you mean" suggestion. YAML is read with ``yaml.safe_load``.
 
-Member-wise keys (``optimizer.lr``, ``optimizer.b1``/``b2``/``eps``, ``model.dropout``)
-take one value or a list of one value per member.
+Member-wise keys (``optimizer.lr``, ``optimizer.b1``/``b2``/``eps``, ``model.dropout``,
+the strengths of ``regularization`` and ``augment.noise``) take one value or a list of one
+value per member.
 """
 
 from __future__ import annotations
@@ -24,7 +25,44 @@ MEMBER_KEYS = {
     "b2": "optimizer.b2",
     "eps": "optimizer.eps",
     "dropout": "model.dropout",
+    "l2": "regularization.l2",
+    "l1": "regularization.l1",
+    "weight_decay": "regularization.weight_decay",
+    "max_norm": "regularization.max_norm",
+    "label_smoothing": "regularization.label_smoothing",
+    "dropconnect": "regularization.dropconnect",
+    "input_dropout": "regularization.input_dropout",
+    "noise": "augment.noise",
+    "beta": "optimizer.beta",
+    "rho": "optimizer.rho",
+    "adamw_weight_decay": "optimizer.weight_decay",
+    "clip_norm": "optimizer.clip_norm",
+    "clip_value": "optimizer.clip_value",
+    "decay_rate": "optimizer.schedule.decay_rate",
+    "gamma": "optimizer.schedule.gamma",
+    "k": "optimizer.schedule.k",
 }
+
+#: optimizers whose ``lr`` means something else than a step size of 1e-3
+DEFAULT_LR = {"lbfgs": 1.0}  # L-BFGS: scale of the quasi-Newton step
+
+
+def _values(v: MemberValue | None) -> list[float]:
+    return [] if v is None else list(v) if isinstance(v, list) else [v]
+
+
+def _check_rate(v: MemberValue, what: str) -> MemberValue:
+    for x in _values(v):
+        if not 0.0 <= x < 1.0:
+            raise ValueError(f"{what} rate {x} must be in [0, 1) (it is 1 − keep_prob)")
+    return v
+
+
+def _check_nonneg(v: MemberValue, what: str) -> MemberValue:
+    for x in _values(v):
+        if not 0.0 <= x < float("inf"):
+            raise ValueError(f"{what} {x} must be a finite value ≥ 0 (0 turns it off)")
+    return v
 
 
 class _Section(BaseModel):
@@ -38,6 +76,8 @@ class DataConfig(_Section):
     impute: Literal["mean", "median", "most_frequent"] | None = None
     dev: float = Field(0.2, ge=0.0, lt=1.0)
     test: float = Field(0.2, ge=0.0, lt=1.0)
+    # Bayes / human-level error proxy for the bias / variance verdict (netrx diagnose)
+    target_error: float = Field(0.0, ge=0.0)
 
 
 class ModelConfig(_Section):
@@ -47,6 +87,7 @@ class ModelConfig(_Section):
     init: str = "auto"
     dropout: MemberValue = 0.0
     batch_norm: bool = False
+    batch_norm_momentum: float = Field(0.1, gt=0.0, le=1.0)
     channels: int | None = Field(None, ge=1)
 
     @field_validator("dropout")
@@ -71,9 +112,19 @@ class OptimizerConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = "adam"
     lr: MemberValue = 1e-3
+    # a learning-rate schedule {name: cosine, total: 1000, ...} (netrx.schedules), α0 = lr
+    schedule: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_lr(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lr" not in data and data.get("name") in DEFAULT_LR:
+            data = {**data, "lr": DEFAULT_LR[data["name"]]}
+        return data
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
+        return {k: v for k, v in self.model_dump().items()
+                if k not in ("name", "schedule") and v is not None}
 
 
 class EarlyStoppingConfig(_Section):
@@ -83,11 +134,128 @@ class EarlyStoppingConfig(_Section):
     restore_best: bool = True
 
 
+class RegularizationConfig(_Section):
+    """Penalties (λ/2m‖W‖²_F, λ/m‖W‖₁), decoupled weight decay, max-norm, label smoothing,
+    DropConnect and input dropout; every strength is member-wise."""
+
+    l2: MemberValue = 0.0
+    l1: MemberValue = 0.0
+    l1_mode: Literal["subgradient", "proximal"] = "subgradient"
+    weight_decay: MemberValue = 0.0
+    max_norm: MemberValue | None = None
+    label_smoothing: MemberValue = 0.0
+    dropconnect: MemberValue = 0.0
+    input_dropout: MemberValue = 0.0
+
+    @field_validator("l2", "l1", "weight_decay")
+    @classmethod
+    def _strength(cls, v: MemberValue, info: Any) -> MemberValue:
+        return _check_nonneg(v, info.field_name)
+
+    @field_validator("dropconnect", "input_dropout")
+    @classmethod
+    def _rate(cls, v: MemberValue, info: Any) -> MemberValue:
+        return _check_rate(v, info.field_name)
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothing(cls, v: MemberValue) -> MemberValue:
+        for x in _values(v):
+            if not 0.0 <= x < 1.0:
+                raise ValueError(f"label_smoothing ε={x} must be in [0, 1)")
+        return v
+
+    @field_validator("max_norm")
+    @classmethod
+    def _max_norm(cls, v: MemberValue | None) -> MemberValue | None:
+        for x in _values(v):
+            if not 0.0 < x < float("inf"):
+                raise ValueError(f"max_norm c={x} must be > 0 (it bounds each unit's ‖w‖₂)")
+        return v
+
+
+AUGMENT_PRESETS = ("none", "auto", "signal", "image")
+
+
+class AugmentConfig(_Section):
+    """Training-batch augmentation: ``preset`` (``auto`` picks ``signal`` for inputs [L] or
+    [C, L], ``image`` for [C, H, W]) and the strength of each transform."""
+
+    preset: str = "none"
+    # 1-D signals
+    shift: int = Field(3, ge=0)  # max |shift| in samples
+    scale: float = Field(0.1, ge=0.0, lt=1.0)  # amplitude (signals) or zoom (images) ±
+    noise: MemberValue = 0.0  # Gaussian noise σ (signals and images)
+    stretch: float = Field(0.05, ge=0.0, lt=1.0)  # time stretch ±
+    # images
+    flip: bool = False  # horizontal flips (off by default: digits are not symmetric)
+    crop_padding: int = Field(1, ge=0)  # pad and randomly crop back, pixels
+    rotate: float = Field(10.0, ge=0.0, lt=180.0)  # degrees ±
+    brightness: float = Field(0.1, ge=0.0)
+    contrast: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in AUGMENT_PRESETS:
+            raise ValueError(f"unknown augment preset {v!r}{did_you_mean(v, AUGMENT_PRESETS)}; "
+                             f"choose one of: {', '.join(AUGMENT_PRESETS)}")
+        return v
+
+    @field_validator("noise")
+    @classmethod
+    def _noise(cls, v: MemberValue) -> MemberValue:
+        return _check_nonneg(v, "noise σ")
+
+
+class PlateauConfig(_Section):
+    """ReduceLROnPlateau, per member: α := max(factor·α, min_lr) after ``patience`` epochs
+    without improvement of ``monitor``."""
+
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+    monitor: Literal["dev_error", "dev_loss", "train_loss", "train_error"] = "dev_loss"
+    min_delta: float = Field(0.0, ge=0.0)
+
+
 class TrainConfig(_Section):
     epochs: int = Field(20, ge=0)
     batch_size: int = Field(128, ge=1)
     loss: str = "auto"
     early_stopping: EarlyStoppingConfig | None = None
+    reduce_lr_on_plateau: PlateauConfig | None = None
+    tensorboard: str | None = None  # log per-member scalars to <tensorboard>/<run name>/
+
+
+class TransferConfig(_Section):
+    """Start from a trained network (:mod:`netrx.transfer`): ``init_from`` a run directory or
+    a state-dict file; ``freeze`` the first N layers; ``stage`` cuts the network after layer
+    s under a new linear output layer; the output layer is always re-initialised, its
+    learning rate × ``head_lr_multiplier``, a pretrained layer d layers below it
+    × ``layer_lr_decay``^d. ``strategy: auto`` fills the unset keys from the notes' table
+    (data size × ``similarity``)."""
+
+    init_from: str | None = None
+    strategy: Literal["none", "auto"] = "none"
+    similarity: Literal["similar", "different"] = "similar"
+    freeze: int | None = Field(None, ge=0)
+    stage: int | None = Field(None, ge=1)
+    head_lr_multiplier: float | None = Field(None, gt=0.0)
+    layer_lr_decay: float | None = Field(None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _needs_source(self) -> TransferConfig:
+        used = [k for k in ("freeze", "stage", "head_lr_multiplier", "layer_lr_decay")
+                if getattr(self, k) is not None] + (["strategy"] if self.strategy != "none"
+                                                    else [])
+        if used and self.init_from is None:
+            raise ValueError(f"transfer.{used[0]} needs transfer.init_from (--init-from): a "
+                             "netrx run directory or a state-dict file to start from")
+        if self.stage is not None and self.freeze is not None and self.freeze > self.stage:
+            raise ValueError(f"transfer.freeze={self.freeze} exceeds transfer.stage="
+                             f"{self.stage}: a cut network keeps only layers 1…{self.stage}")
+        return self
 
 
 class RunConfig(_Section):
@@ -100,6 +268,9 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
 
     @model_validator(mode="after")
     def _member_lists(self) -> RunConfig:
@@ -114,7 +285,7 @@ class RunConfig(_Section):
 def get_path(cfg: BaseModel, path: str) -> Any:
     obj: Any = cfg
     for part in path.split("."):
-        obj = getattr(obj, part, None)
+        obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
     return obj
 
 

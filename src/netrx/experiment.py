@@ -13,15 +13,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from netrx.config import RunConfig, to_yaml
+from netrx.config import MEMBER_KEYS, RunConfig, get_path, to_yaml
 from netrx.data import Dataset, Preprocessor, Splits, load, split
 from netrx.errors import ConfigError
-from netrx.nn import Dropout, build
-from netrx.optim import build_optimizer
+from netrx.nn import DropConnect, Dropout, InputDropout, build
+from netrx.optim import LBFGS, build_optimizer, current_lr
+from netrx.penalties import decoupled_weight_decay, member_hyper, penalty_from_config
 from netrx.population import Population
+from netrx.schedules import build_schedule
 from netrx.train import Checkpoint, EarlyStopping, History, evaluate, fit
 from netrx.train.callbacks import write_atomic
-from netrx.train.losses import Objective, objective_for, target_dtype
+from netrx.train.full_batch import fit_full_batch
+from netrx.train.losses import Objective, objective_for, target_dtype, with_label_smoothing
+from netrx.train.plateau import ReduceLROnPlateau
 
 
 @dataclass
@@ -65,6 +69,11 @@ class RunResult:
             "seconds": round(self.seconds, 3),
             "device": str(self.population.device),
             "member_table": self.members,
+            "data": {"n_train": len(self.prepared.splits.train.y),
+                     "n_dev": len(self.prepared.splits.dev.y),
+                     "n_test": len(self.prepared.splits.test.y),
+                     "input_shape": list(self.prepared.preprocessor.input_shape_)},
+            **self.extras,
             "versions": _versions(),
         }
 
@@ -96,25 +105,124 @@ def build_population(cfg: RunConfig, prepared: Prepared) -> Population:
                                "batch_norm": m.batch_norm}
     dropout = _member_values(m.dropout, cfg.members)
     options["dropout"] = max(dropout)
+    if m.batch_norm and m.batch_norm_momentum != 0.1:
+        options["bn_momentum"] = m.batch_norm_momentum
+    layers = {"dropconnect": DropConnect, "input_dropout": InputDropout}
+    rates = {key: _member_values(getattr(cfg.regularization, key), cfg.members)
+             for key in layers}
+    options.update({key: max(v) for key, v in rates.items() if max(v) > 0})
     if m.family == "mlp":
         options["hidden"] = list(m.hidden)
     if m.channels is not None:
         options["channels"] = m.channels
     n_out = prepared.objective.n_outputs(prepared.dataset.n_classes)
     model = build(m.family, prepared.preprocessor.input_shape_, n_out, **options)
+    if cfg.transfer.stage is not None:  # a linear classifier on layers 1…stage
+        from netrx.transfer import truncate
+
+        model = truncate(model, cfg.transfer.stage, n_out, prepared.preprocessor.input_shape_)
     pop = Population(model, cfg.members, seed=cfg.seed, device=cfg.device)
-    if max(dropout) > 0:
-        pop.set_buffer(lambda mod: isinstance(mod, Dropout), "p", dropout)
+    set_member_buffers(cfg, pop)
     return pop
 
 
-def build_optimizer_for(cfg: RunConfig, pop: Population):
-    hyper = {}
+def set_member_buffers(cfg: RunConfig, pop: Population) -> None:
+    """Set the per-member rates held in buffers (dropout, DropConnect, input dropout) from
+    ``cfg`` (one value or one per member; a tuner refilling a slot calls it again)."""
+    dropout = _member_values(cfg.model.dropout, pop.members)
+    if max(dropout) > 0:
+        pop.set_buffer(lambda mod: type(mod) is Dropout, "p", dropout)
+    layers = {"dropconnect": DropConnect, "input_dropout": InputDropout}
+    for key, layer in layers.items():
+        values = _member_values(getattr(cfg.regularization, key), pop.members)
+        if max(values) > 0:
+            pop.set_buffer(lambda mod, t=layer: isinstance(mod, t), "p", values)
+
+
+def steps_per_epoch(cfg: RunConfig, n_train: int) -> int:
+    """Updates per epoch, ⌈n_train / batch_size⌉ (what epoch-based schedules count)."""
+    return max(1, -(-int(n_train) // min(cfg.train.batch_size, max(int(n_train), 1))))
+
+
+def build_optimizer_for(cfg: RunConfig, pop: Population, n_train: int | None = None):
+    """The optimizer of ``cfg`` with per-member tensors, its schedule (epochs counted with
+    ``n_train`` examples per epoch) and AdamW's decay mask (weights only). Returns
+    ``(optimizer, lr)`` where ``lr(state) -> [K]`` reads each member's current rate."""
+    hyper: dict[str, Any] = {}
     for key, value in cfg.optimizer.hyperparameters().items():
         if isinstance(value, list):
             value = torch.tensor(value, dtype=pop.dtype, device=pop.device)
         hyper[key] = value
-    return build_optimizer(cfg.optimizer.name, **hyper), hyper.get("lr")
+    spec = cfg.optimizer.schedule
+    if cfg.optimizer.name == "lbfgs":
+        if spec is not None or cfg.train.reduce_lr_on_plateau is not None:
+            raise ConfigError("lbfgs takes no learning-rate schedule nor ReduceLROnPlateau "
+                              "(its step comes from the line search); remove them")
+        if member_hyper(cfg.regularization.weight_decay, pop) is not None:
+            raise ConfigError("regularization.weight_decay is a step-wise decay for "
+                              "first-order optimizers; with lbfgs use regularization.l2")
+        return build_optimizer("lbfgs", **hyper), hyper.get("lr")
+    if spec is not None:
+        spe = None if n_train is None else steps_per_epoch(cfg, n_train)
+        hyper["lr"] = build_schedule(spec, lr=hyper["lr"], steps_per_epoch=spe)
+    wd = member_hyper(cfg.regularization.weight_decay, pop)
+    if wd is not None and "weight_decay" in hyper:
+        raise ConfigError("weight decay is set twice (optimizer.weight_decay and "
+                          "regularization.weight_decay); keep one")
+    if cfg.optimizer.name == "adamw":
+        hyper["mask"] = {"flat": pop.weight_mask()}
+        if wd is not None:  # AdamW's own decoupled decay
+            hyper["weight_decay"], wd = wd, None
+    optimizer = build_optimizer(cfg.optimizer.name, **hyper)
+    if wd is not None:  # decoupled: θ := θ + u − α_t·λ_wd·θ on the weights only
+        optimizer = decoupled_weight_decay(optimizer, wd, mask={"flat": pop.weight_mask()})
+    if cfg.transfer.init_from is not None:  # 0 on frozen layers, per-layer lr multipliers
+        from netrx.transfer import with_lr_multipliers
+
+        optimizer = with_lr_multipliers(optimizer, cfg, pop)
+    return optimizer, _current_lr
+
+
+def _current_lr(state: Any) -> torch.Tensor:
+    """Each member's learning rate at its last update (schedule and plateau included)."""
+    return current_lr(state.opt_state)
+
+
+def regularizers_for(cfg: RunConfig, prepared: Prepared, pop: Population,
+                     lr: Any) -> dict[str, Any]:
+    """``fit`` arguments for ``cfg.regularization`` and ``cfg.augment``: the loss (label
+    smoothing), the penalty (L2, L1), the augmentation hook and the constraint callbacks
+    (proximal L1, max-norm); m = the number of training examples."""
+    from netrx.constraints import constraints_from_config
+    from netrx.data.augment import augment_from_config
+
+    n_train = len(prepared.splits.train.y)
+    loss: Any = prepared.objective
+    smoothing = member_hyper(cfg.regularization.label_smoothing, pop)
+    if smoothing is not None:
+        loss = with_label_smoothing(loss, smoothing)
+    return {"loss": loss, "penalty": penalty_from_config(cfg, n_train, pop),
+            "augment": augment_from_config(cfg.augment, prepared.preprocessor.input_shape_, pop),
+            "callbacks": constraints_from_config(cfg, n_train, pop, lr)}
+
+
+def callbacks_for(cfg: RunConfig) -> list[Any]:
+    """The callbacks of ``cfg.train``: ReduceLROnPlateau, EarlyStopping, TensorBoard (logging
+    to ``<train.tensorboard>/<name>``)."""
+    callbacks: list[Any] = []
+    if cfg.train.reduce_lr_on_plateau is not None:
+        rp = cfg.train.reduce_lr_on_plateau
+        callbacks.append(ReduceLROnPlateau(rp.factor, rp.patience, min_lr=rp.min_lr,
+                                           monitor=rp.monitor, min_delta=rp.min_delta))
+    if cfg.train.early_stopping is not None:
+        es = cfg.train.early_stopping
+        callbacks.append(EarlyStopping(es.patience, monitor=es.monitor, min_delta=es.min_delta,
+                                       restore_best=es.restore_best))
+    if cfg.train.tensorboard is not None:  # one sub-directory per run, side by side
+        from netrx.train.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard(Path(cfg.train.tensorboard) / (cfg.name or "run")))
+    return callbacks
 
 
 def default_name(cfg: RunConfig) -> str:
@@ -123,8 +231,11 @@ def default_name(cfg: RunConfig) -> str:
 
 
 def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
-        resume: bool = False) -> RunResult:
+        resume: bool = False, prepared: Prepared | None = None) -> RunResult:
     """Train the configured population and, with ``write``, save ``runs/<name>/``.
+
+    ``prepared`` replaces the data of ``cfg`` (e.g. a subset of the training set for a
+    learning curve); by default it is :func:`prepare` ``(cfg)``.
 
     While training, files go to ``runs/<name>.partial/`` (with a resumable
     checkpoint); the directory is renamed to ``runs/<name>/`` only when complete.
@@ -143,14 +254,17 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
     if write and partial.exists() and not resume:
         raise ConfigError(f"an interrupted run is in {str(partial)!r}; resume it with --resume "
                           "or remove it")
-    prepared = prepare(cfg)
+    prepared = prepare(cfg) if prepared is None else prepared
+    if cfg.transfer.init_from is not None:
+        from netrx import transfer
+
+        cfg = transfer.resolve(cfg, prepared)  # source architecture, `strategy: auto` plan
     pop = build_population(cfg, prepared)
-    optimizer, lr = build_optimizer_for(cfg, pop)
-    callbacks = []
-    if cfg.train.early_stopping is not None:
-        es = cfg.train.early_stopping
-        callbacks.append(EarlyStopping(es.patience, monitor=es.monitor, min_delta=es.min_delta,
-                                       restore_best=es.restore_best))
+    if cfg.transfer.init_from is not None:
+        transfer.setup_population(cfg, pop)  # source weights, new head, frozen statistics
+    optimizer, lr = build_optimizer_for(cfg, pop, n_train=len(prepared.splits.train.y))
+    reg = regularizers_for(cfg, prepared, pop, lr)
+    callbacks = reg.pop("callbacks") + callbacks_for(cfg)
     ckpt = partial / "checkpoint.pt"
     resume_from = ckpt if (resume and ckpt.exists()) else None
     if write:
@@ -160,10 +274,11 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
     splits = prepared.splits
     has_dev = len(splits.dev.y) > 0
     try:
-        history = fit(pop, splits.train, splits.dev if has_dev else None, optimizer=optimizer,
-                      loss=prepared.objective.name, epochs=cfg.train.epochs,
-                      batch_size=cfg.train.batch_size, callbacks=callbacks, progress=progress,
-                      task=prepared.dataset.task, lr=lr, resume=resume_from)
+        train_fn = fit_full_batch if isinstance(optimizer, LBFGS) else fit
+        history = train_fn(pop, splits.train, splits.dev if has_dev else None, optimizer=optimizer,
+                      epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                      callbacks=callbacks, progress=progress, task=prepared.dataset.task, lr=lr,
+                      resume=resume_from, **reg)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -192,7 +307,7 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
     """Final eval-mode metrics per member on train and dev; the test set only for the
     member chosen on dev (it is looked at once, for the chosen model)."""
     obj, splits = prepared.objective, prepared.splits
-    status = history.final_status()
+    status = history.final_status() or ["training"] * pop.members
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, part in (("train", splits.train), ("dev", splits.dev)):
         if len(part.y):
@@ -201,9 +316,15 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
     lr = _member_values(cfg.optimizer.lr, cfg.members)
     dropout = _member_values(cfg.model.dropout, cfg.members)
     members = []
+    varied = {short: v for short, path in MEMBER_KEYS.items() if short not in ("lr", "dropout")
+              and isinstance(v := get_path(cfg, path), list)}
+    with torch.no_grad():  # fraction of weights that are exactly 0 (L1 proximal makes them)
+        zeros = (pop.flat[:, pop.weight_mask()[0].bool()] == 0).double().mean(1).cpu().numpy()
     for k in range(pop.members):
         row: dict[str, Any] = {"member": k, "seed": pop.seeds[k], "status": status[k],
                                "lr": lr[k], "dropout": dropout[k]}
+        row.update({short: float(v[k]) for short, v in varied.items()})
+        row["zero_weights"] = float(zeros[k])
         for name, (loss, err) in results.items():
             bad = status[k] == "diverged"
             row[f"{name}_loss"] = None if bad else float(loss[k])
@@ -221,4 +342,19 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
             out = pop.predict(X)[best:best + 1]
             yk = y.unsqueeze(0)
             test = {"loss": float(obj.loss(out, yk)[0]), "error": float(obj.error(out, yk)[0])}
-    return RunResult(cfg, prepared, history, pop, best, members, test, seconds)
+            extras = {"confusion_matrix": _confusion(out[0], y, obj, prepared.dataset)}
+    else:
+        extras = {}
+    result = RunResult(cfg, prepared, history, pop, best, members, test, seconds)
+    result.extras.update({k: v for k, v in extras.items() if v is not None})
+    return result
+
+
+def _confusion(out: torch.Tensor, y: torch.Tensor, obj: Objective, ds: Dataset):
+    """Counts [true, predicted] of a classifier's test predictions (None for regression)."""
+    if ds.task != "classification":
+        return None
+    pred = (out.squeeze(-1) > 0).long() if obj.name == "bce" else out.argmax(-1)
+    n = max(ds.n_classes, 2)
+    counts = torch.bincount(y.long() * n + pred, minlength=n * n).view(n, n)
+    return counts.cpu().tolist()

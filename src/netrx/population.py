@@ -9,7 +9,9 @@ are stacked per name, [K, ...].
 
 The forward pass of K > 1 members goes through ``torch.func.functional_call``
 under ``torch.func.vmap`` (randomness ``"different"``: every member draws its
-own dropout masks). K = 1 calls the module directly, without vmap.
+own dropout masks). K = 1 calls the module directly, without vmap. The shortcuts of
+:mod:`netrx.batched` compute the same function faster where they apply (the Linear
+layers of an ``nn.Sequential`` as one ``baddbmm`` each; K = 1 as a plain module call).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from netrx.batched import LayerPlan, bind_single
 from netrx.device import resolve_device
 from netrx.errors import ConfigError
 
@@ -117,6 +120,12 @@ class Population:
         self.diverged = torch.zeros(K, dtype=torch.bool, device=self.device)
         self._vmapped = vmap(self._call, in_dims=(0, 0, 0), randomness="different")
         self._vmapped_shared = vmap(self._call, in_dims=(0, 0, None), randomness="different")
+        # faster routes to the same function (netrx.batched): baddbmm for the Linear layers
+        # of a Sequential when K > 1, a plain module call on views of member 0 when K = 1
+        self._plan = LayerPlan.build(self.template, self.params, self.buffers) if K > 1 \
+            else None
+        self._single = bind_single(self.template, self.params, self.buffers, self.device) \
+            if K == 1 else None
 
     # -- forward -----------------------------------------------------------------
     def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -126,6 +135,12 @@ class Population:
         """Outputs [K, B, ...] for inputs [K, B, ...] (``shared=False``) or one batch
         [B, ...] seen by every member (``shared=True``)."""
         self.template.train(train)
+        if self._single is not None:
+            if self._single.training != train:
+                self._single.train(train)
+            return self._single(x if shared else x[0]).unsqueeze(0)
+        if self._plan is not None and not shared and self._plan.usable():
+            return self._plan(self.params, self.buffers, x)
         if self.members == 1:
             params = {n: p[0] for n, p in self.params.items()}
             buffers = {n: b[0] for n, b in self.buffers.items()}
@@ -162,6 +177,28 @@ class Population:
         module = copy.deepcopy(self.template).to_empty(device=self.device)
         module.load_state_dict(self.member_state(k))
         return module.eval()
+
+    @torch.no_grad()
+    def reinit_member(self, k: int, seed: int) -> None:
+        """Start member k afresh from ``seed``, as member 0 of ``Population(module, 1,
+        seed=seed)`` would be: new parameters, batch-norm statistics reset (every buffer
+        that ``reset_parameters`` resets); other buffers (per-member dropout rates) keep
+        member k's values. Clears ``stopped[k]`` and ``diverged[k]``; the optimizer state
+        is the caller's (a tuner refilling a slot resets its rows)."""
+        if not 0 <= k < self.members:
+            raise ConfigError(f"member {k} does not exist; the population has {self.members}")
+        module = copy.deepcopy(self.template).to_empty(device="cpu")
+        for n, b in module.named_buffers():
+            b.copy_(self.buffers[n][k])
+        reinitialize(module, int(seed))
+        params = dict(module.named_parameters())
+        row = torch.cat([params[n].detach().reshape(-1).to(self.dtype) for n in self.offsets])
+        self.flat[k].copy_(row)
+        for n, b in module.named_buffers():
+            self.buffers[n][k].copy_(b)
+        self.seeds[k] = int(seed)
+        self.stopped[k] = False
+        self.diverged[k] = False
 
     def stacked_state(self) -> dict[str, Tensor]:
         """Every parameter and buffer, stacked [K, ...], as contiguous tensors."""

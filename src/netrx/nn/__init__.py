@@ -2,7 +2,16 @@
 
 from netrx.nn.builders import ACTIVATIONS, FAMILIES, build, cnn1d, cnn2d, mlp
 from netrx.nn.init import INITS, init_weight_
-from netrx.nn.layers import AddChannel, BatchNorm, Conv1d, Conv2d, Dropout, Linear
+from netrx.nn.layers import (
+    AddChannel,
+    BatchNorm,
+    Conv1d,
+    Conv2d,
+    DropConnect,
+    Dropout,
+    InputDropout,
+    Linear,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -10,9 +19,11 @@ __all__ = [
     "BatchNorm",
     "Conv1d",
     "Conv2d",
+    "DropConnect",
     "Dropout",
     "FAMILIES",
     "INITS",
+    "InputDropout",
     "Linear",
     "build",
     "cnn1d",

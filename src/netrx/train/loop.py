@@ -71,7 +71,7 @@ def evaluate(pop: Population, X: Tensor, y: Tensor, objective: Objective,
 
 
 def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
-        optimizer: Transform | None = None, loss: str = "auto", epochs: int = 10,
+        optimizer: Transform | None = None, loss: str | Objective = "auto", epochs: int = 10,
         batch_size: int = 128, members: int = 1, seed: int | Sequence[int] = 0,
         device: str = "auto", callbacks: Sequence[Callback] = (), progress: bool = True,
         task: str | None = None, lr: Any = None, resume: Any = None,
@@ -85,7 +85,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
         train, dev: ``(X, y)`` tuples or :class:`~netrx.data.Split` objects (NumPy or torch).
         optimizer: a :class:`~netrx.optim.Transform`; default ``adam(1e-3)``.
         loss: ``auto`` (cross-entropy for classes, MSE for real targets), ``cross_entropy``,
-            ``bce`` (two classes, one logit) or ``mse``.
+            ``bce`` (two classes, one logit) or ``mse``; or an
+            :class:`~netrx.train.losses.Objective` (e.g. ``with_label_smoothing(...)``).
         lr: the learning rate(s) to log in the history: a float, a [K] tensor, or a
             callable ``lr(state) -> [K]`` read at the end of every epoch (schedules).
         resume: a checkpoint file written by :class:`~netrx.train.checkpoint.Checkpoint`.
@@ -107,7 +108,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     task = task or _infer_task(y_train)
     n_classes = int(torch.as_tensor(np.asarray(y_train)).max()) + 1 if task == "classification" \
         else 0
-    objective = objective_for(loss, task, n_classes)
+    objective = loss if isinstance(loss, Objective) else objective_for(loss, task, n_classes)
     pop = model if isinstance(model, Population) else Population(
         model, members, seed=seed, device=device)
     K = pop.members
@@ -130,6 +131,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     state.extras.update(batches=batches, callbacks=all_callbacks)
     lr_log = None if callable(lr) else _lr_values(lr, K)
 
+    step = torch.empty_like(pop.flat)  # the masked update, reused: no [K, P] allocation per step
+    zero = torch.zeros((), device=pop.device, dtype=pop.dtype)
     torch.set_flush_denormal(True)  # denormal floats slow CPU kernels about tenfold
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
@@ -150,27 +153,33 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                     x, y = Xt[idx], yt[idx]
                     if augment is not None:
                         x = augment(x)
+                    saved = {n: b.clone() for n, b in pop.buffers.items()}
                     out = pop.forward(x, train=True)
-                    per_member = objective.loss(out, y)
+                    per_member = objective.fit_loss(out, y)
                     if penalty is not None:
                         per_member = per_member + penalty(pop.params)
                     with torch.no_grad():
                         pop.diverged |= ~torch.isfinite(per_member)
                         active = pop.active
-                        sum_loss += torch.where(active, per_member, 0) * idx.shape[1]
+                        _restore_inactive(pop.buffers, saved, active)
+                    masked = torch.where(active, per_member, 0)
+                    with torch.no_grad():
+                        sum_loss += masked.detach() * idx.shape[1]
                         sum_err += objective.error(out.detach(), y) * idx.shape[1]
                     seen += idx.shape[1]
                     pop.flat_grad.zero_()
-                    torch.where(active, per_member, 0).sum().backward()
+                    masked.sum().backward()
                     with torch.no_grad():
                         updates, state.opt_state = optimizer.update(
                             {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
-                        step = torch.where(active.unsqueeze(1), updates["flat"], 0)
+                        torch.where(active.unsqueeze(1), updates["flat"], zero, out=step)
                         pop.flat.add_(step)
                     state.extras["last_update"] = step
                     state.step += 1
                     for cb in all_callbacks:
                         cb.on_step_end(state)
+                    if state.extras.get("stop_now"):  # e.g. a wall-clock Deadline
+                        break
                 state.epoch += 1
                 lr_now = _lr_values(lr(state), K) if callable(lr) else lr_log
                 log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_now,
@@ -188,6 +197,13 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             "lower the learning rate or normalise the inputs")
     history.objective = objective
     return history
+
+
+def _restore_inactive(buffers: dict[str, Tensor], saved: dict[str, Tensor],
+                      active: Tensor) -> None:
+    """Members that no longer train keep their buffers (batch-norm running statistics)."""
+    for name, b in buffers.items():
+        b.copy_(torch.where(active.view(-1, *[1] * (b.dim() - 1)), b, saved[name]))
 
 
 def _epoch_log(state: FitState, train_loss: Tensor, train_err: Tensor, lr_log, dev, seconds):

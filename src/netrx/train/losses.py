@@ -9,7 +9,7 @@ from the logits z (log-softmax) for numerical stability.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,20 @@ def softmax_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
     K, B, C = z.shape
     per_example = F.cross_entropy(z.reshape(K * B, C), y.reshape(K * B), reduction="none")
     return per_example.view(K, B).mean(1)
+
+
+def smoothed_cross_entropy(z: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
+    """Cross-entropy against the smoothed target t = (1 − ε)·onehot(y) + ε/C, per member.
+
+    L = −Σ_j t_j log ŷ_j = (1 − ε)·(−log ŷ_y) + ε·mean_j(−log ŷ_j); z: [K, B, C],
+    y: [K, B]; ε a float or a [K] tensor (one per member), 0 ≤ ε < 1.
+    """
+    logp = torch.log_softmax(z, dim=-1)
+    nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    uniform = -logp.mean(-1)
+    if isinstance(eps, Tensor):
+        eps = eps.to(z.dtype).view(-1, 1)
+    return ((1 - eps) * nll + eps * uniform).mean(1)
 
 
 def binary_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
@@ -48,12 +62,21 @@ def binary_error(z: Tensor, y: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Objective:
-    """A named loss with its error metric (``error`` = MSE for regression)."""
+    """A named loss with its error metric (``error`` = MSE for regression).
+
+    ``train_loss``, when set, is what training minimises instead of ``loss`` (e.g.
+    label-smoothed cross-entropy); ``loss`` stays the reported dev/test loss."""
 
     name: str
     loss: Callable[[Tensor, Tensor], Tensor]
     error: Callable[[Tensor, Tensor], Tensor]
     n_outputs: Callable[[int], int]  # from the number of classes (0 for regression)
+    train_loss: Callable[[Tensor, Tensor], Tensor] | None = None
+
+    @property
+    def fit_loss(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """The loss that training minimises."""
+        return self.train_loss or self.loss
 
 
 LOSSES: dict[str, Objective] = {
@@ -78,6 +101,16 @@ def objective_for(loss: str, task: str, n_classes: int) -> Objective:
         raise ConfigError(f"loss 'bce' needs exactly 2 classes, the data has {n_classes}; "
                           "use 'cross_entropy'")
     return LOSSES[loss]
+
+
+def with_label_smoothing(objective: Objective, eps: float | Tensor) -> Objective:
+    """``objective`` trained with label smoothing ε (float or [K]); dev/test loss unchanged."""
+    values = eps.detach().flatten().tolist() if isinstance(eps, Tensor) else [float(eps)]
+    if any(not 0.0 <= v < 1.0 for v in values):
+        raise ConfigError(f"label_smoothing={eps!r} must be in [0, 1)")
+    if objective.name != "cross_entropy":
+        raise ConfigError(f"label smoothing needs the cross_entropy loss, not {objective.name!r}")
+    return replace(objective, train_loss=lambda z, y: smoothed_cross_entropy(z, y, eps))
 
 
 def target_dtype(objective: Objective) -> torch.dtype:
