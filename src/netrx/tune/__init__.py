@@ -1,1 +1,33 @@
-"""Hyperparameter search: scales (``space``)."""
+"""Hyperparameter search on the population engine.
+
+- :mod:`~netrx.tune.space`: distributions on the notes' scales (log α, 1 − β) → Optuna.
+- :mod:`~netrx.tune.settings`: the ``search`` section of a tune config, validated.
+- :mod:`~netrx.tune.search`: the batched ask/tell engine; trials come from
+  :mod:`~netrx.tune.source` (budget, groups) and stream through population slots
+  (:mod:`~netrx.tune.slots`); :mod:`~netrx.tune.fastpath` saves storage round trips.
+- :mod:`~netrx.tune.samplers`: strategies and pruners by name.
+- :mod:`~netrx.tune.coarse_to_fine`: the narrowed box of the fine stage.
+- :mod:`~netrx.tune.storage`, :mod:`~netrx.tune.liveness`: SQLite / PostgreSQL studies,
+  heartbeats, stale trials and their retry.
+- :mod:`~netrx.tune.exports`: best.yaml, trials.csv, importance.json, plots.json;
+  :mod:`~netrx.tune.api` (:func:`tune`), :mod:`~netrx.tune.command` (``netrx tune``).
+
+Optuna is imported only when a search runs.
+"""
+
+from netrx.tune.api import TuneResult, tune
+from netrx.tune.settings import SearchConfig, TuneConfig, load_tune_config
+from netrx.tune.space import Distribution, Param, Space, parse_assignment, parse_distribution
+
+__all__ = [
+    "Distribution",
+    "Param",
+    "SearchConfig",
+    "Space",
+    "TuneConfig",
+    "TuneResult",
+    "load_tune_config",
+    "parse_assignment",
+    "parse_distribution",
+    "tune",
+]

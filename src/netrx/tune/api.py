@@ -1,0 +1,224 @@
+"""``netrx.tune.tune``: run a search end to end (one worker here, or N local processes)
+and write the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netrx.config import parse_config
+from netrx.errors import ConfigError, DataError
+from netrx.tune.liveness import Liveness
+from netrx.tune.samplers import derive_seed, make_pruner, make_sampler
+from netrx.tune.settings import TuneConfig, load_tune_config
+
+if TYPE_CHECKING:
+    import optuna
+
+    from netrx.tune.search import Engine
+
+
+@dataclass
+class TuneResult:
+    """A finished search: the study, its config, where it was written and the summary."""
+
+    study: optuna.Study
+    config: TuneConfig
+    run_dir: Path
+    name: str
+    url: str
+    summary: dict[str, Any]
+    engine: Engine | None = None  # the in-process worker (None with several processes)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best completed trial: {number, value, epochs, values}."""
+        return self.summary.get("best")
+
+
+def _name_for(config: Any, cfg: TuneConfig, name: str | None) -> str:
+    if name:
+        return name
+    if cfg.run.name:
+        return cfg.run.name
+    if isinstance(config, (str, os.PathLike)):
+        return f"tune-{Path(config).stem}"
+    return "tune"
+
+
+def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = None,
+         trials: int | None = None, slots: int | None = None, pruner: str | None = None,
+         budget: float | str | None = None, storage: str | None = None,
+         study: str | None = None, name: str | None = None, out: str | None = None,
+         device: str | None = None, workers: int = 1, write: bool = True,
+         on_epoch: Callable[[Engine], None] | None = None,
+         on_poll: Callable[[optuna.Study], None] | None = None,
+         log: Callable[[str], None] = lambda s: None) -> TuneResult:
+    """Search the hyperparameters of a tune config (a YAML path or a dict).
+
+    The keyword arguments override the config's ``search`` section (``storage``: a
+    database URL, ``memory``, or None for ``runs/<name>/study.db``). Running the same
+    call again resumes the study. With ``workers > 1``, that many local ``netrx tune``
+    processes share the study. ``on_epoch`` is called by the in-process worker after every
+    epoch, ``on_poll`` every second or so while local worker processes run.
+    """
+    overrides = {"strategy": strategy, "trials": trials, "slots": slots, "pruner": pruner,
+                 "budget": budget}
+    cfg = load_tune_config(config, overrides)
+    if device is not None:
+        cfg.run.device = device
+        cfg.raw["device"] = device
+    if int(workers) < 1:
+        raise ConfigError(f"workers={workers!r}: need at least 1")
+    name = _name_for(config, cfg, name)
+    run_dir = Path(out or cfg.run.out) / name
+    from netrx.tune.storage import default_url, open_storage, open_study
+
+    url = storage or cfg.search.storage or default_url(run_dir)
+    study_name = study or cfg.search.study or name
+    engine = None
+    if workers > 1:
+        if url == "memory":
+            raise ConfigError("several workers need a shared storage; drop storage=memory")
+        study_obj = _run_processes(config, cfg, workers, name=name, out=out, url=url,
+                                   study=study_name, device=device, overrides=overrides,
+                                   run_dir=run_dir, on_poll=on_poll)
+        if study_obj is None:  # pragma: no cover - a worker created nothing
+            study_obj = open_study(open_storage(url), study_name, url=url)
+    else:
+        study_obj, engine = run_worker(cfg, url, study_name, on_epoch=on_epoch, log=log)
+    summary: dict[str, Any] = {}
+    if write:
+        from netrx.tune.exports import write_outputs
+
+        summary = write_outputs(study_obj, cfg, run_dir, name, url)
+    return TuneResult(study_obj, cfg, run_dir, name, url, summary, engine)
+
+
+def run_worker(cfg: TuneConfig, url: str, study_name: str, *,
+               on_epoch: Callable[[Engine], None] | None = None,
+               log: Callable[[str], None] = lambda s: None) -> tuple[optuna.Study, Engine]:
+    """One worker in this process: prepare the data, join the study, work until done."""
+    from netrx.experiment import prepare
+    from netrx.tune.search import Engine
+
+    prepared = prepare(cfg.run)
+    if len(prepared.splits.dev.y) == 0:
+        raise DataError("netrx tune ranks trials on the dev set; set data.dev > 0")
+    study, live = open_for(cfg, url, study_name)
+    live.start()
+    budget = cfg.budget_seconds
+    deadline = None if budget is None else time.monotonic() + budget
+    engine = Engine(cfg, prepared, study, live, deadline=deadline, on_epoch=on_epoch, log=log)
+    try:
+        engine.run()
+    finally:
+        live.stop()
+    return study, engine
+
+
+def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
+                   out: str | None, url: str, study: str, device: str | None,
+                   overrides: dict[str, Any], run_dir: Path,
+                   on_poll: Callable[[optuna.Study], None] | None) -> optuna.Study | None:
+    """Start ``workers`` ``netrx tune`` processes on one study and wait for them."""
+    import yaml
+
+    from netrx.tune.storage import open_storage, open_study
+
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+    else:  # a dict: the workers read it from the run directory
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "tune.yaml"
+        data = {**cfg.raw, "search": cfg.search.model_dump(exclude_none=True)}
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    cmd = [sys.executable, "-m", "netrx.cli", "tune", str(path), "--workers", "1",
+           "--role", "worker", "--quiet", "--name", name, "--storage", url, "--study", study]
+    for flag, value in (("--out", out), ("--device", device),
+                        *((f"--{k}", v) for k, v in overrides.items())):
+        if value is not None:
+            cmd += [flag, str(value)]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    study_obj = None
+    try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(1.0)
+            if on_poll is not None:
+                try:
+                    if study_obj is None:
+                        study_obj = open_study(open_storage(url), study, url=url)
+                    on_poll(study_obj)
+                except ConfigError:
+                    pass
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait()
+        raise
+    codes = [p.returncode for p in procs]
+    if all(c != 0 for c in codes):
+        raise ConfigError(f"every worker failed (exit codes {codes}); run one without "
+                          "--workers to see its error")
+    return study_obj or open_study(open_storage(url), study, url=url)
+
+
+SPACE = "netrx:space"  # study attr: the search space the study was created with
+BASE = "netrx:config"  # study attr: the run config the study was created with
+
+
+def open_for(cfg: TuneConfig, url: str, study_name: str) -> tuple[optuna.Study, Liveness]:
+    """Open (or create) the study, check it was made by the same config, register this
+    worker and give it a sampler seeded for this worker and this point of the study."""
+    import optuna
+
+    from netrx.tune.storage import open_storage, open_study
+
+    storage = open_storage(url)
+    study = open_study(storage, study_name, sampler=optuna.samplers.RandomSampler(),
+                       pruner=make_pruner(cfg), url=url)
+    check_same_study(study, cfg, url)
+    s = cfg.search
+    live = Liveness(study, interval=s.heartbeat, grace=s.grace, retries=s.retries)
+    index = live.register()
+    base_seed = s.seed if s.seed is not None else cfg.run.seed
+    n_before = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg, derive_seed(base_seed, n_before, index))
+    return study, live
+
+
+def _comparable(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in ("name", "out", "device")}
+
+
+def check_same_study(study: optuna.Study, cfg: TuneConfig, url: str) -> None:
+    """A study keeps its search space and base config: record them on creation, refuse a
+    different one later (the trials would not be comparable)."""
+    from netrx.tune.storage import mask_url
+
+    attrs = study.user_attrs
+    space = json.loads(json.dumps(cfg.space.to_mapping()))
+    base = json.loads(json.dumps({**_comparable(parse_config(cfg.raw).model_dump(mode="json")),
+                                  "max_epochs": cfg.max_epochs, "metric": cfg.search.metric}))
+    if SPACE not in attrs:
+        study.set_user_attr(SPACE, space)
+        study.set_user_attr(BASE, base)
+        study.set_user_attr("netrx:strategy", cfg.search.strategy)
+        return
+    if attrs[SPACE] != space or attrs.get(BASE, base) != base:
+        what = "search space" if attrs[SPACE] != space else "run config"
+        raise ConfigError(f"study {study.study_name!r} in {mask_url(url)} was created with "
+                          f"another {what}; rerun with the config it was made with, or give "
+                          "a new --study (or --name) to start another study")

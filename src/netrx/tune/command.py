@@ -1,0 +1,83 @@
+"""What ``netrx tune`` prints: the live table, the box, the result and where it went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+
+def run_tune(config: Path, *, console: Console, err_console: Console, quiet: bool = False,
+             role: str = "main", workers: int = 1, **options: Any) -> int:
+    """Run ``netrx tune``; returns the exit status (0, or 130 when interrupted)."""
+    from netrx.tune.api import tune
+    from netrx.tune.progress import LiveTable
+    from netrx.tune.settings import load_tune_config
+    from netrx.tune.storage import mask_url
+
+    if role not in ("main", "worker"):
+        from netrx.errors import ConfigError
+
+        raise ConfigError(f"--role {role!r}: main or worker")
+    cfg = load_tune_config(config, {k: options.get(k) for k in
+                                    ("strategy", "trials", "slots", "pruner", "budget")})
+    show = not quiet and role == "main"
+    live = LiveTable(console, cfg.space) if show else None
+
+    def log(line: str) -> None:
+        (console if role == "main" else err_console).print(line, highlight=False,
+                                                            markup=False, soft_wrap=True)
+
+    try:
+        if live is not None:
+            with live:
+                result = tune(config, workers=workers, write=role == "main",
+                              on_epoch=live.from_engine, on_poll=live.from_study, log=log,
+                              **options)
+        else:
+            result = tune(config, workers=workers, write=role == "main", log=log, **options)
+    except KeyboardInterrupt:
+        if role == "main":
+            err_console.print("interrupted: the trials in progress were given back to the "
+                              "study; rerun the same command to resume")
+        return 130
+    if role == "worker":
+        return 0
+    _print_summary(console, result, mask_url)
+    return 0
+
+
+def _print_summary(console: Console, result: Any, mask_url: Any) -> None:
+    from netrx.tune.exports import trial_rows
+    from netrx.tune.progress import best_table
+
+    s = result.summary
+    rows = trial_rows(result.study, result.config.space)
+    console.print(best_table(rows, result.config.space,
+                             title=f"best trials — study {result.study.study_name!r}"))
+    states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["states"].items()))
+    console.print(f"{s['trials']} trials ({states}); {s['trained']} trained at least one epoch")
+    if s.get("best"):
+        b = s["best"]
+        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in b["values"].items())
+        metric = s["metric"].replace("_", " ")
+        console.print(f"best: trial {b['number']}, {metric} {b['value']:.4g} "
+                      f"({values})", highlight=False, soft_wrap=True)
+        console.print(f"train it: netrx train {result.run_dir / 'best.yaml'}", highlight=False,
+                      soft_wrap=True)
+    else:
+        console.print("[yellow]no trial completed yet: no best.yaml[/]")
+    imp = s.get("importance") or {}
+    if imp.get("available"):
+        top = ", ".join(f"{e['key']} {e['importance']:.2f}" for e in imp["keys"][:5])
+        console.print(f"importance (fANOVA): {top}")
+    else:
+        console.print(f"importance: {imp.get('reason', 'not available')}")
+    console.print(f"written to {result.run_dir} (best.yaml, trials.csv, importance.json, "
+                  "plots.json, tune.json)", soft_wrap=True)
+    url = mask_url(result.url)
+    if url != "memory":
+        console.print(f"browse the study: optuna-dashboard {url}", highlight=False,
+                      soft_wrap=True)

@@ -1,0 +1,160 @@
+"""Where a study lives: one SQLite file per run, PostgreSQL for many machines, or memory.
+
+- default: ``sqlite:///runs/<name>/study.db``. SQLite gets a busy timeout of 60 s,
+  write-ahead logging, and ``BEGIN IMMEDIATE`` transactions, so that several local worker
+  processes (``--workers N``) serialise their writes instead of failing, and a
+  read-check-write such as "mark this RUNNING trial FAIL" is atomic (only one worker
+  wins it).
+- ``postgresql://user:password@host/db``: Optuna's RDB storage with connection health
+  checks (``pool_pre_ping``), for ``netrx tune`` workers on different machines.
+- ``memory``: in this process only (no resume), for quick experiments.
+
+A database password never appears in a message: :func:`mask_url` replaces it by ``***``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netrx.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO and warns about experimental features; netrx
+    prints its own table."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: mask anything between ':' and '@' anyway
+        head, _, rest = url.partition("://")
+        if "@" in rest:
+            cred, _, host = rest.rpartition("@")
+            user = cred.split(":", 1)[0]
+            return f"{head}://{user}:***@{host}"
+        return url
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the password of ``url`` from an error message."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(url).password
+    except Exception:
+        password = None
+    text = text.replace(url, mask_url(url))
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def default_url(run_dir: str | Path) -> str:
+    """The SQLite URL of ``run_dir/study.db``."""
+    return f"sqlite:///{(Path(run_dir) / 'study.db').resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (``sqlite:///...``, ``postgresql://...``, ``memory``)."""
+    import optuna
+
+    quiet_optuna()
+    if url == "memory":
+        return optuna.storages.InMemoryStorage()
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
+        raise ConfigError(f"storage {mask_url(url)!r}: give sqlite:///FILE, "
+                          "postgresql://USER:PASSWORD@HOST/DB or memory")
+    if scheme in ("postgres", "postgresql"):
+        url = _postgres_driver(url)
+    if scheme == "sqlite":
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+    else:
+        kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ImportError:
+        raise ConfigError(f"storage {mask_url(url)!r} needs a database driver: "
+                          "pip install psycopg2-binary (netrx's postgres extra)") from None
+    except Exception as e:  # connection refused, bad credentials, unknown database
+        raise ConfigError(f"cannot open storage {mask_url(url)!r}: "
+                          f"{_scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
+                          ) from None
+    if scheme == "sqlite":
+        _serialise_sqlite(storage)
+    return storage
+
+
+def _postgres_driver(url: str) -> str:
+    """``postgresql://`` names no driver, and SQLAlchemy 2.1 then assumes psycopg 3; use
+    whichever of psycopg2 (netrx's postgres extra) and psycopg is installed."""
+    head, rest = url.split("://", 1)
+    if "+" in head:
+        return url
+    import importlib.util
+
+    for driver in ("psycopg2", "psycopg"):
+        if importlib.util.find_spec(driver) is not None:
+            return f"postgresql+{driver}://{rest}"
+    raise ConfigError(f"storage {mask_url(url)!r} needs a database driver: pip install "
+                      "psycopg2-binary (netrx's postgres extra)")
+
+
+def _serialise_sqlite(storage: Any) -> None:
+    """WAL journal, and every transaction ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for
+    pysqlite): a transaction takes the write lock when it starts, so that Optuna's
+    read-check-write updates cannot interleave between processes."""
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_TIMEOUT * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners existed
+
+
+def open_study(storage: Any, name: str, *, sampler: Any = None, pruner: Any = None,
+               url: str = "") -> optuna.Study:
+    """Create the study ``name`` or load it if it exists (minimising the dev error)."""
+    import optuna
+
+    try:
+        return optuna.create_study(storage=storage, study_name=name, sampler=sampler,
+                                   pruner=pruner, direction="minimize", load_if_exists=True)
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise ConfigError(f"cannot open study {name!r} in {mask_url(url)!r}: "
+                          f"{_scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
+                          ) from None
