@@ -28,7 +28,9 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except NetrxError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+            from rich.markup import escape
+
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -112,7 +114,8 @@ def train(
     target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
     task: Annotated[str | None, typer.Option(help="classification or regression")] = None,
     impute: Annotated[str | None, typer.Option(help="mean, median or most_frequent")] = None,
-    model: Annotated[str | None, typer.Option(help="mlp, cnn1d or cnn2d")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = None,
     hidden: Annotated[str | None, typer.Option(help="hidden widths, e.g. 100,100")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, leaky_relu, tanh, sigmoid")] = None,
     init: Annotated[str | None, typer.Option(help="auto, he, xavier, lecun, glorot")] = None,
@@ -513,6 +516,67 @@ def tune(
                     quiet=quiet, role=role)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+@friendly
+def improve(
+    source: Annotated[str, typer.Argument(help="built-in data set, .csv/.npz file or YAML "
+                                               "run config")],
+    budget: Annotated[str, typer.Option(help="wall clock for everything, e.g. 90s, 15m")] \
+        = "15m",
+    target_error: Annotated[float | None, typer.Option(
+        help="Bayes / human-level error proxy for the verdict (default data.target_error)")] \
+        = None,
+    family: Annotated[str, typer.Option(
+        help="auto, mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = "auto",
+    target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
+    members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
+    name: Annotated[str | None, typer.Option(
+        help="run name (default improve-<source>); rerun to resume")] = None,
+    out: Annotated[str, typer.Option(help="parent directory of runs")] = "runs",
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live decision log")] = False,
+) -> None:
+    """The whole playbook hands-free: baseline, diagnose, prescribe, tune, repeat, then
+    single vs ensemble vs Polyak on dev and the test set once; writes runs/<name>/."""
+    from netrx.recipe import improve as run_improve
+
+    def log(line: str) -> None:
+        if not quiet:
+            console.print(line, highlight=False, markup=False)
+
+    try:
+        result = run_improve(source, budget=budget, target_error=target_error, family=family,
+                             out=out, name=name, seed=seed, device=device, members=members,
+                             target=target, log=log)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; completed steps are saved. Run the same command "
+                          "(same --name) to resume.")
+        raise typer.Exit(130) from None
+    table = Table(title="decision log")
+    for col in ("step", "rule", "numbers", "action"):
+        table.add_column(col, overflow="fold")
+    for d in result.decisions:
+        table.add_row(*(str(d[c]) for c in ("step", "rule", "numbers", "action")))
+    console.print(table)
+    is_reg = result.task == "regression"
+    final = Table(title="final: chosen on dev, test evaluated once")
+    for col in ("predictor", "what", f"dev {'MSE' if is_reg else 'error'}", "chosen"):
+        final.add_column(col)
+    for row in result.final["table"]:
+        final.add_row(row["predictor"], row["what"], _fmt(row["dev_error"]),
+                      "✓" if row["predictor"] == result.final["chosen"] else "")
+    console.print(final)
+    t = result.final["test_error"]
+    console.print(f"test MSE {t:.4g}" if is_reg else
+                  f"test accuracy {1 - t:.2%} (error {t:.4f})")
+    console.print(f"{result.seconds:.1f} s of a {result.budget:.0f} s budget; run written to "
+                  f"{result.run_dir}")
+    from netrx.report import build_report
+
+    console.print(f"report: {build_report(result.run_dir)}")
 
 
 def main() -> None:  # pragma: no cover - console script

@@ -89,6 +89,8 @@ class ModelConfig(_Section):
     batch_norm: bool = False
     batch_norm_momentum: float = Field(0.1, gt=0.0, le=1.0)
     channels: int | None = Field(None, ge=1)
+    width: int | None = Field(None, ge=1)  # resnet1d / resnet2d: filters of the first stage
+    depth: int | None = Field(None, ge=1)  # resnet1d / resnet2d: residual blocks per stage
 
     @field_validator("dropout")
     @classmethod

@@ -3,6 +3,7 @@ train → model → population → fit → evaluation → run directory."""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,15 @@ def build_population(cfg: RunConfig, prepared: Prepared) -> Population:
         options["hidden"] = list(m.hidden)
     if m.channels is not None:
         options["channels"] = m.channels
+    for key in ("width", "depth"):  # residual families
+        if getattr(m, key) is not None:
+            options[key] = getattr(m, key)
+    if not m.batch_norm:  # off: pass it only to families that have the option
+        from netrx.nn import FAMILIES
+
+        builder = FAMILIES.get(m.family)
+        if builder is not None and "batch_norm" not in inspect.signature(builder).parameters:
+            del options["batch_norm"]
     n_out = prepared.objective.n_outputs(prepared.dataset.n_classes)
     model = build(m.family, prepared.preprocessor.input_shape_, n_out, **options)
     if cfg.transfer.stage is not None:  # a linear classifier on layers 1…stage

@@ -12,6 +12,9 @@ from netrx.nn.layers import (
     InputDropout,
     Linear,
 )
+from netrx.nn.resnet import resnet1d, resnet2d
+
+FAMILIES.update(resnet1d=resnet1d, resnet2d=resnet2d)
 
 __all__ = [
     "ACTIVATIONS",
@@ -30,4 +33,6 @@ __all__ = [
     "cnn2d",
     "init_weight_",
     "mlp",
+    "resnet1d",
+    "resnet2d",
 ]

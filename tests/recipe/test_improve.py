@@ -1,0 +1,125 @@
+"""`netrx improve` end to end on iris with a small budget, interrupted after the baseline
+and resumed: the run directory, the decision log, the budget, one test evaluation."""
+
+import json
+import time
+
+import pandas as pd
+import pytest
+
+import netrx.recipe as recipe
+import netrx.recipe_final as recipe_final
+from netrx.recipe import improve
+
+BUDGET = 16.0
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("improve")
+    calls = {"test": 0, "baseline": 0}
+    real_test = recipe_final.evaluate_test
+    real_round, real_baseline = recipe.round_step, recipe.baseline_step
+
+    def counted_test(*a, **k):
+        calls["test"] += 1
+        return real_test(*a, **k)
+
+    def counted_baseline(*a, **k):
+        calls["baseline"] += 1
+        return real_baseline(*a, **k)
+
+    def interrupted_round(*a, **k):
+        raise KeyboardInterrupt
+
+    lines = []
+    t0 = time.monotonic()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(recipe_final, "evaluate_test", counted_test)
+        mp.setattr(recipe, "baseline_step", counted_baseline)
+        mp.setattr(recipe, "round_step", interrupted_round)
+        with pytest.raises(KeyboardInterrupt):
+            improve("iris", budget=BUDGET, out=str(out), name="iris", members=4,
+                    log=lines.append)
+        first = dict(calls)
+        state = json.loads((out / "iris.partial" / "improve_state.json").read_text())
+        mp.setattr(recipe, "round_step", real_round)
+        result = improve("iris", budget=BUDGET, out=str(out), name="iris", members=4,
+                         log=lines.append)
+    wall = time.monotonic() - t0
+    return {"result": result, "calls": calls, "first": first, "state": state, "wall": wall,
+            "out": out, "lines": lines}
+
+
+def test_interrupted_improve_resumes_from_its_last_completed_step(run):
+    assert run["first"] == {"test": 0, "baseline": 1}
+    assert set(run["state"]["steps"]) == {"baseline"}
+    assert run["calls"]["baseline"] == 1  # the resumed run did not train a baseline again
+    assert not (run["out"] / "iris.partial").exists()
+    assert run["result"].run_dir == run["out"] / "iris"
+
+
+def test_test_set_is_evaluated_exactly_once(run):
+    assert run["calls"]["test"] == 1
+    assert sum(d["rule"] == "test set evaluated once" for d in run["result"].decisions) == 1
+
+
+def test_budget_is_honoured_across_the_interruption(run):
+    assert run["result"].seconds <= BUDGET * 1.1 + 5.0
+    assert run["wall"] <= BUDGET * 1.1 + 15.0  # + data loading, imports, writing
+
+
+def test_every_decision_has_rule_numbers_and_action(run):
+    decisions = json.loads((run["result"].run_dir / "decisions.json").read_text())
+    assert decisions == run["result"].decisions
+    steps = [d["step"] for d in decisions]
+    assert steps[0] == "baseline" and steps[-1] == "final"
+    assert any(s.startswith("round") for s in steps)
+    for d in decisions:
+        assert set(d) == {"step", "rule", "numbers", "action"}
+        assert d["rule"] and d["numbers"] and d["action"]
+        assert any(ch.isdigit() for ch in d["numbers"])
+    rules = {d["rule"] for d in decisions}
+    assert {"lowest dev error", "bias / variance verdict"} <= rules
+    verdict = next(d for d in decisions if d["rule"] == "bias / variance verdict")
+    if verdict["action"] != "good":
+        assert rules & {"dev gain", "no dev gain", "budget spent"}
+
+
+def test_final_choice_is_the_lowest_dev_error(run):
+    final = run["result"].final
+    assert [r["predictor"] for r in final["table"]] == ["single", "ensemble", "polyak"]
+    errors = {r["predictor"]: r["dev_error"] for r in final["table"] if r["dev_error"] is not None}
+    assert errors[final["chosen"]] == min(errors.values())
+    summary = json.loads((run["result"].run_dir / "summary.json").read_text())
+    assert summary["chosen"].startswith(final["chosen"])
+    assert summary["best"]["test_error"] == pytest.approx(final["test_error"])
+    assert 0.0 <= final["test_error"] <= 1.0
+
+
+def test_run_directory_is_report_ready(run):
+    from netrx.report import build_report
+    from netrx.rundir import load
+
+    d = run["result"].run_dir
+    for f in ("config.yaml", "history.csv", "summary.json", "preprocess.json",
+              "weights.safetensors", "decisions.json", "bias_variance.json"):
+        assert (d / f).is_file(), f
+    steps = json.loads((d / "bias_variance.json").read_text())
+    assert steps and {"step", "verdict", "avoidable_bias", "variance"} <= set(steps[0])
+    if (d / "trials.csv").is_file():  # a round tuned: Optuna-style parameter columns
+        trials = pd.read_csv(d / "trials.csv")
+        assert {"number", "value", "state"} <= set(trials.columns)
+        assert any(c.startswith("params_") for c in trials.columns)
+    html = build_report(d).read_text()
+    assert "Decision log" in html and "Bias and variance" in html
+    pred = load(d)  # the run directory loads back as a predictor
+    X = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=pred.columns)
+    assert pred.predict(X)[0] in pred.classes
+
+
+def test_a_finished_run_directory_is_not_overwritten(run):
+    from netrx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already exists"):
+        improve("iris", budget=5, out=str(run["out"]), name="iris", members=4)

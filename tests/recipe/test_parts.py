@@ -1,0 +1,142 @@
+"""The pieces of `netrx improve`: families per input kind, the log-scale learning rates,
+the search space from prescriptions, residual families in a population, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from netrx.cli import app
+from netrx.config import parse_config
+from netrx.diagnose import Change, Prescription
+from netrx.errors import ConfigError
+from netrx.recipe import families_for, learning_rates, search_space
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("shape, columns, expected", [
+    ((4,), ("sepal", "petal", "a", "b"), ("mlp",)),
+    ((40,), tuple(f"x{i}" for i in range(40)), ("mlp", "cnn1d", "resnet1d")),
+    ((2, 64), None, ("mlp", "cnn1d", "resnet1d")),
+    ((1, 8, 8), None, ("mlp", "cnn2d", "resnet2d")),
+    ((28, 28), None, ("mlp", "cnn2d", "resnet2d")),
+])
+def test_auto_family_follows_the_input_kind(shape, columns, expected):
+    assert families_for("auto", shape, columns) == expected
+
+
+def test_named_family_is_used_alone_and_unknown_is_refused():
+    assert families_for("resnet1d", (40,)) == ("resnet1d",)
+    with pytest.raises(ConfigError, match="transformer"):
+        families_for("transformer", (4,))
+
+
+def test_learning_rates_are_evenly_spaced_on_a_log_scale():
+    lrs = learning_rates(8)
+    assert lrs[0] == pytest.approx(1e-4) and lrs[-1] == pytest.approx(3e-2)
+    steps = np.diff(np.log10(lrs))
+    np.testing.assert_allclose(steps, (math.log10(3e-2) - math.log10(1e-4)) / 7, rtol=1e-9)
+
+
+def test_search_space_from_prescriptions():
+    cfg = parse_config({"model": {"hidden": [16]}, "train": {"epochs": 10}})
+    ps = [Prescription("bias", "wider", "", (Change("model.hidden", [32]),)),
+          Prescription("bias", "deeper", "", (Change("model.hidden", [16, 16]),)),
+          Prescription("bias", "longer", "", (Change("train.epochs", 20),)),
+          Prescription("variance", "l2", "", (Change("regularization.l2", 1.0),),
+                       {"regularization.l2": "log_uniform(1e-2, 1e1)"}),
+          Prescription("variance", "early stopping", "",
+                       (Change("train.early_stopping.patience", 10),))]
+    space, max_epochs = search_space(ps, cfg)
+    assert space == {"model.hidden": "choice([16], [32], [16, 16])",
+                     "regularization.l2": "log_uniform(1e-2, 1e1)"}
+    assert max_epochs == 20
+
+
+def test_search_space_maps_channels_to_width_for_residual_families():
+    cfg = parse_config({"model": {"family": "resnet1d", "width": 8}})
+    ps = [Prescription("bias", "wider", "", (Change("model.channels", 16),))]
+    space, _ = search_space(ps, cfg)
+    assert space == {"model.width": "choice(8, 16)"}
+
+
+@pytest.mark.parametrize("family, shape", [("resnet1d", (2, 16)), ("resnet2d", (1, 6, 6))])
+def test_residual_families_train_in_a_population(tmp_path, family, shape):
+    from netrx.experiment import run
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, *shape)).astype(np.float32)
+    y = (X.reshape(60, -1).mean(1) > 0).astype(np.int64)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    cfg = parse_config({"data": {"dataset": str(tmp_path / "d.npz")}, "members": 2,
+                        "model": {"family": family, "width": 4, "depth": 1, "dropout": 0.1},
+                        "optimizer": {"lr": [1e-3, 1e-2]}, "train": {"epochs": 2}})
+    result = run(cfg, write=False, progress=False)
+    assert result.population.members == 2
+    assert all(m["train_error"] is not None for m in result.members)
+    flat = result.population.flat
+    assert not np.allclose(flat[0].detach().numpy(), flat[1].detach().numpy())
+
+
+def test_residual_family_options_are_checked():
+    with pytest.raises(ConfigError, match="width"):
+        parse_config({"model": {"family": "resnet1d", "width": 0}})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--family", "transformer"], "transformer"),
+    (["--budget", "soon"], "soon"),
+    (["--members", "1"], "members"),
+])
+def test_bad_input_exits_2(tmp_path, args, message):
+    result = runner.invoke(app, ["improve", "iris", "--out", str(tmp_path), "--quiet", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_cli_improve_prints_the_decision_log_and_final_table(tmp_path):
+    result = runner.invoke(app, ["improve", "iris", "--budget", "6s", "--members", "2",
+                                 "--out", str(tmp_path), "--name", "c", "--quiet"])
+    assert result.exit_code == 0, result.output
+    for text in ("decision log", "lowest dev error", "single", "ensemble", "polyak",
+                 "test accuracy", "report:"):
+        assert text in result.output
+    assert (tmp_path / "c" / "report.html").is_file()
+
+
+def test_state_keeps_completed_steps_plans_and_time_but_not_unfinished_decisions(tmp_path):
+    from netrx.recipe import State
+
+    key = {"source": "iris", "budget": 10.0}
+    path = tmp_path / "improve_state.json"
+    state = State.open(path, key)
+    state.data["decisions"].append({"step": "baseline", "rule": "r", "numbers": "1",
+                                    "action": "a"})
+    state.complete("baseline", {"dev_error": 0.1}, spent=3.0)
+    assert state.remember("round1", {"trials": 13}) == {"trials": 13}
+    state.data["decisions"].append({"step": "round1", "rule": "r", "numbers": "2",
+                                    "action": "a"})  # round1 never completes
+    state.interrupted(spent=7.5)
+    again = State.open(path, key)
+    assert again.done("baseline") == {"dev_error": 0.1} and again.done("round1") is None
+    assert again.data["spent"] == 7.5
+    assert [d["step"] for d in again.data["decisions"]] == ["baseline"]
+    assert again.remember("round1", {"trials": 99}) == {"trials": 13}  # the first plan wins
+    with pytest.raises(ConfigError, match="another"):
+        State.open(path, {**key, "budget": 20.0})
+
+
+def test_a_yaml_run_config_is_the_starting_point(tmp_path):
+    from netrx.recipe import base_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dataset: iris}\nmembers: 3\n"
+                    "model: {hidden: [16], dropout: [0.1, 0.2, 0.3]}\n"
+                    "optimizer: {name: adam, lr: [0.001, 0.01, 0.1]}\n"
+                    "train: {epochs: 30, early_stopping: {patience: 5}}\n")
+    cfg = base_config(str(path), target_error=0.05, seed=3)
+    assert cfg.members == 1 and cfg.seed == 3 and cfg.data.target_error == 0.05
+    assert cfg.model.hidden == [16] and cfg.model.dropout == 0.1 and cfg.optimizer.lr == 0.001
+    assert cfg.train.early_stopping is None  # the tuner's pruner plays that role
