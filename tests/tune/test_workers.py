@@ -25,7 +25,7 @@ TRIALS = 10
 
 def _config(tmp_path):
     cfg = {"data": {"dataset": "iris"}, "model": {"hidden": [8]},
-           "train": {"epochs": 4, "batch_size": 8},
+           "train": {"epochs": 12, "batch_size": 8},
            "search": {"space": {"optimizer.lr": "log_uniform(1e-3, 1e-1)",
                                 "optimizer.b1": "uniform(0.5, 0.95)"},
                       "strategy": "random", "trials": TRIALS, "slots": 3, "pruner": "none",
@@ -70,8 +70,15 @@ def test_two_workers_share_a_study_and_survive_a_kill(backend, tmp_path, request
         else:
             pytest.fail("worker a never started a trial")
         worker_b.start()  # worker b (this process) joins the study beside a ...
-        time.sleep(1.0)
-        os.kill(a.pid, signal.SIGKILL)  # ... and a dies mid-run
+        time.sleep(0.5)
+        for _ in range(600):  # ... and a dies mid-run, while it holds a RUNNING trial
+            held = [t for t in study.get_trials(deepcopy=False)
+                    if t.state == TrialState.RUNNING
+                    and f"-{a.pid}-" in str(t.user_attrs.get(WORKER, ""))]
+            if held or a.poll() is not None:
+                break
+            time.sleep(0.01)
+        os.kill(a.pid, signal.SIGKILL)
         a.wait()
         worker_b.join(timeout=300)
     finally:
