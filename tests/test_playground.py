@@ -2,21 +2,11 @@
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from netrx import playground
 from netrx.cli import app
 from netrx.errors import ConfigError
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny problems: one thread avoids OpenMP synchronisation on every small op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,6 @@ T = np.arange(1, 501)  # update index t, 1-based
 SPE = 7  # steps per epoch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny problems: one thread avoids OpenMP synchronisation on every small op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _epoch(t):
     return (t - 1) // SPE + 1

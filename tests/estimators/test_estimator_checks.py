@@ -4,7 +4,6 @@ import os
 import warnings
 
 import pytest
-import torch
 from sklearn.utils.estimator_checks import check_estimator
 
 from netrx import NetClassifier, NetRegressor
@@ -17,13 +16,6 @@ SKIPPED = {
                              "array-API support",
 }
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: one thread beats two on a busy machine
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("estimator", [

@@ -17,13 +17,6 @@ from netrx.errors import ConfigError
 FAST = {"hidden": (16,), "epochs": 25, "batch_size": 32, "random_state": 0, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def iris():

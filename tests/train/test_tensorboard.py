@@ -23,13 +23,6 @@ needs_tensorboard = pytest.mark.skipif(
     reason="the tensorboard package is not installed (pip install netrx[tensorboard])")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: one thread beats two on a busy machine
-    yield
-    torch.set_num_threads(before)
-
 
 def _scalars(directory):
     acc = EventAccumulator(str(directory), size_guidance={"scalars": 0})

@@ -9,15 +9,6 @@ from netrx.config import parse_config
 from netrx.experiment import run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread is faster than two fighting over a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _blobs(rng, centres, classes, n):
     y = rng.choice(classes, n)
     return (centres[y] + rng.normal(size=(n, centres.shape[1]))).astype(np.float32), y

@@ -14,7 +14,18 @@ from torch import Tensor, nn
 from netrx.nn.init import init_weight_
 
 
-class Linear(nn.Linear):
+class NamedInit:
+    """Mixin: ``reset_parameters`` draws W by the rule in ``init_rule`` and sets b = 0."""
+
+    init_rule: str = "he"
+
+    def reset_parameters(self) -> None:
+        init_weight_(self.weight, self.init_rule)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class Linear(NamedInit, nn.Linear):
     """z = W a + b with W initialised by a named rule (he, xavier, lecun, glorot), b = 0."""
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "he",
@@ -22,36 +33,21 @@ class Linear(nn.Linear):
         self.init_rule = init
         super().__init__(in_features, out_features, bias=bias)
 
-    def reset_parameters(self) -> None:
-        init_weight_(self.weight, self.init_rule)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
-
-class Conv1d(nn.Conv1d):
+class Conv1d(NamedInit, nn.Conv1d):
     """1-D convolution with a named initialisation rule (fan-in = in_channels × kernel)."""
 
     def __init__(self, *args, init: str = "he", **kwargs) -> None:
         self.init_rule = init
         super().__init__(*args, **kwargs)
 
-    def reset_parameters(self) -> None:
-        init_weight_(self.weight, self.init_rule)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
-
-class Conv2d(nn.Conv2d):
+class Conv2d(NamedInit, nn.Conv2d):
     """2-D convolution with a named initialisation rule (fan-in = in_channels × kh × kw)."""
 
     def __init__(self, *args, init: str = "he", **kwargs) -> None:
         self.init_rule = init
         super().__init__(*args, **kwargs)
-
-    def reset_parameters(self) -> None:
-        init_weight_(self.weight, self.init_rule)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
 
 class Dropout(nn.Module):

@@ -22,8 +22,8 @@ def parse_duration(text: str | float | int) -> float:
         except ValueError:
             parts = _PART.findall(s)
             if not parts or _PART.sub("", s).strip():
-                raise ConfigError(f"cannot read duration {text!r}; write e.g. 15m, 90s or 1h30m") \
-                    from None
+                raise ConfigError(f"cannot read duration {text!r}: write seconds or a "
+                                  "duration such as 300s, 5m or 1h30m") from None
             unit = {"h": 3600.0, "m": 60.0, "s": 1.0}
             seconds = sum(float(v) * unit[u] for v, u in parts)
     if seconds <= 0:

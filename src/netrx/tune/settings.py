@@ -114,20 +114,13 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smh]?)")
 
 def parse_budget(value: float | str | None) -> float | None:
     """Seconds from ``300``, ``"300s"``, ``"5m"``, ``"1h30m"``; None for no budget."""
+    from netrx.train.deadline import parse_duration
+
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if not text or "".join(n + u for n, u in parts) != text:
-            raise ConfigError(f"budget {value!r}: write seconds or a duration such as 300s, "
-                              "5m or 1h30m")
-        seconds = sum(float(n) * {"": 1, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
-    if not seconds > 0 or not math.isfinite(seconds):
+    if isinstance(value, bool):
         raise ConfigError(f"budget {value!r} must be a positive duration")
-    return seconds
+    return parse_duration(value)
 
 
 @dataclass
