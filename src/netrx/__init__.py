@@ -9,6 +9,8 @@ __version__ = "0.1.0"
 _LAZY = {  # imported on first use, so that `import netrx` does not load scikit-learn
     "NetClassifier": "netrx.estimators",
     "NetRegressor": "netrx.estimators",
+    "load": "netrx.rundir",
+    "improve": "netrx.recipe",
 }
 
 
@@ -29,4 +31,6 @@ __all__ = [
     "NetrxError",
     "Population",
     "fit",
+    "improve",
+    "load",
 ]

@@ -112,3 +112,14 @@ def test_beta_outside_range_is_rejected(tmp_path):
 def test_predict_on_missing_run_dir_exits_2(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path / "nope"), "wine"])
     assert result.exit_code == 2 and "missing" in result.output
+
+
+def test_netrx_load_is_the_run_predictor(tmp_path):
+    import netrx
+
+    result = _train(tmp_path, "--dataset", "iris", "--hidden", "8", "--epochs", "2",
+                    "--name", "i")
+    assert result.exit_code == 0, result.output
+    predictor = netrx.load(tmp_path / "i")
+    assert predictor.predict(np.zeros((3, 4))).shape == (3,)
+    assert set(predictor.predict(np.zeros((3, 4)))) <= set(predictor.classes)
