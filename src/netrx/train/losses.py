@@ -20,9 +20,9 @@ from netrx.errors import ConfigError, unknown_choice
 
 def softmax_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
     """Mean over the batch of −log softmax(z)_y, per member. z: [K, B, C]; y: [K, B] int."""
-    K, B, C = z.shape
-    per_example = F.cross_entropy(z.reshape(K * B, C), y.reshape(K * B), reduction="none")
-    return per_example.view(K, B).mean(1)
+    # classes in dim 1 ([K, C, B]): the same values, about 4× faster on the CPU than
+    # flattening to [K·B, C] (measured in bench/population.py's profile)
+    return F.cross_entropy(z.transpose(1, 2), y, reduction="none").mean(1)
 
 
 def smoothed_cross_entropy(z: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:

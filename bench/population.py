@@ -1,0 +1,322 @@
+"""Seconds per trained model: a netrx population against one-at-a-time training.
+
+Trains the MNIST-1D paper's MLP (40-100-100-10, ReLU, batch 128, Adam 1e-3, 20 epochs, the
+4000 training examples standardised on train) K times, three ways:
+
+- ``netrx``   : one ``netrx.fit(..., members=K)`` — the population engine, timed at the full K;
+- ``plain``   : a plain PyTorch loop, one model after the other (``nn.Sequential`` of
+  Linear/ReLU, ``torch.randperm`` shuffling, cross-entropy, ``torch.optim.Adam(foreach=True)``);
+- ``sklearn`` : ``MLPClassifier`` one after the other (adam, alpha=0, all epochs run).
+
+The two sequential ways cost the same per model whatever K is, so they are timed on
+``min(K, --sequential-cap)`` models and their seconds per model stand for all K (the table
+says how many were timed). It also measures this machine's float32 matmul rate
+(1024x1024 @ 1024x1024, best of several) and counts the useful FLOPs of training:
+6·W per example and epoch (forward 2·W, backward 4·W; W = 40·100 + 100·100 + 100·10 weights),
+i.e. 6·B·W per member and full batch of B.
+
+The same settings hold for every way: torch's intra-op threads (``--threads``, default torch's
+own; scikit-learn's BLAS gets the same limit through threadpoolctl when given), and
+flush-to-zero of denormal floats, which ``netrx.fit`` sets while it trains and which the plain
+loop gets too (without it the plain loop slows down up to a hundredfold once its softmax
+saturates, which would flatter netrx).
+
+    python bench/population.py [--ks 1,8,32,64] [--epochs 20] [--threads N] [--repeats 3]
+    python bench/population.py --quick        # a smoke run of a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+HIDDEN = (100, 100)
+N_CLASSES = 10
+LR = 1e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    ks: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    n_train: int | None  # None: all 4000 training examples
+    sequential_cap: int
+    repeats: int
+    matmul_n: int
+    threads: int | None
+    ways: tuple[str, ...]
+
+
+def parse_args(argv: Sequence[str] | None) -> Settings:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ks", default="1,8,32,64", help="population sizes, comma-separated")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads for every way (default: torch's default)")
+    ap.add_argument("--sequential-cap", type=int, default=4,
+                    help="time at most this many models of the one-at-a-time ways")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="time every measurement this many times and keep the median")
+    ap.add_argument("--ways", default="netrx,plain,sklearn",
+                    help="which ways to run, comma-separated (netrx, plain, sklearn)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny settings for a smoke run: K 1,2, 1 epoch, 256 examples")
+    args = ap.parse_args(argv)
+    ks = tuple(int(k) for k in args.ks.split(",") if k.strip())
+    ways = tuple(w.strip() for w in args.ways.split(",") if w.strip())
+    unknown = sorted(set(ways) - {"netrx", "plain", "sklearn"})
+    if unknown:
+        ap.error(f"unknown way(s) {unknown}; choose from netrx, plain, sklearn")
+    if not ks or min(ks) < 1 or args.epochs < 1 or args.sequential_cap < 1 or args.repeats < 1:
+        ap.error("--ks, --epochs, --sequential-cap and --repeats must be positive")
+    if args.quick:
+        return Settings(ks=(1, 2), epochs=1, batch_size=args.batch_size, n_train=256,
+                        sequential_cap=1, repeats=1, matmul_n=256, threads=args.threads,
+                        ways=ways)
+    return Settings(ks=ks, epochs=args.epochs, batch_size=args.batch_size, n_train=None,
+                    sequential_cap=args.sequential_cap, repeats=args.repeats, matmul_n=1024,
+                    threads=args.threads, ways=ways)
+
+
+# -- what is measured -----------------------------------------------------------------------
+def n_weights(n_in: int, hidden: Sequence[int] = HIDDEN, n_out: int = N_CLASSES) -> int:
+    """W: the multiply-accumulates of one example's forward pass (bias adds not counted)."""
+    widths = [n_in, *hidden, n_out]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def useful_flops_per_model(n_examples: int, epochs: int, n_in: int) -> int:
+    """6·W per example and epoch: forward 2·W, backward 4·W (input and weight gradients)."""
+    return 6 * n_weights(n_in) * n_examples * epochs
+
+
+def matmul_gflops(n: int = 1024, rounds: int = 7, calls: int = 5) -> float:
+    """Best float32 GFLOP/s of an n×n @ n×n product (2·n³ FLOPs) over ``rounds`` rounds."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    best = math.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            a @ b
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return 2 * n**3 / best / 1e9
+
+
+def load_data(n_train: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D's training examples, standardised with statistics of train."""
+    from netrx.data import Standardizer, load
+
+    ds = load("mnist1d")
+    X, y = ds.X, ds.y
+    if n_train is not None:
+        X, y = X[:n_train], y[:n_train]
+    return Standardizer().fit_transform(X), np.asarray(y, dtype=np.int64)
+
+
+# -- the three ways ----------------------------------------------------------------------------
+def train_netrx(X: np.ndarray, y: np.ndarray, members: int, epochs: int, batch_size: int) -> None:
+    import netrx
+    import netrx.nn
+    import netrx.optim
+
+    netrx.fit(netrx.nn.mlp(X.shape[1], list(HIDDEN), N_CLASSES), (X, y), None,
+              optimizer=netrx.optim.adam(LR), epochs=epochs, batch_size=batch_size,
+              members=members, progress=False, device="cpu")
+
+
+def _plain_model(n_in: int) -> nn.Module:
+    widths = [n_in, *HIDDEN]
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(widths[-1], N_CLASSES))
+
+
+def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int) -> None:
+    """``models`` plain PyTorch training runs, one after the other."""
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    n = Xt.shape[0]
+    torch.set_flush_denormal(True)  # as netrx.fit does: the same footing for both
+    try:
+        for k in range(models):
+            torch.manual_seed(k)
+            model = _plain_model(Xt.shape[1])
+            opt = torch.optim.Adam(model.parameters(), lr=LR, foreach=True)
+            for _ in range(epochs):
+                perm = torch.randperm(n)
+                for i in range(0, n, batch_size):
+                    idx = perm[i:i + batch_size]
+                    loss = nn.functional.cross_entropy(model(Xt[idx]), yt[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+    finally:
+        torch.set_flush_denormal(False)  # as netrx.fit leaves it
+
+
+def train_sklearn(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int,
+                  threads: int | None = None) -> None:
+    """``models`` scikit-learn ``MLPClassifier`` fits, one after the other, every epoch run."""
+    from contextlib import nullcontext
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    limit = nullcontext()
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(limits=threads)
+    with limit, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for k in range(models):
+            MLPClassifier(hidden_layer_sizes=HIDDEN, solver="adam", batch_size=batch_size,
+                          learning_rate_init=LR, max_iter=epochs, alpha=0.0, shuffle=True,
+                          tol=0.0, n_iter_no_change=epochs + 1, early_stopping=False,
+                          random_state=k).fit(X, y)
+
+
+# -- timing and the table -----------------------------------------------------------------------
+def timed(fn: Callable[[], None], repeats: int) -> float:
+    """Median wall-clock seconds of ``repeats`` calls (``time.perf_counter``)."""
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+@dataclass
+class Row:
+    way: str
+    k: int
+    timed_models: int
+    seconds: float  # wall-clock, all timed models
+    flops_per_model: int
+
+    @property
+    def per_model(self) -> float:
+        return self.seconds / self.timed_models
+
+    @property
+    def gflops(self) -> float:
+        return self.flops_per_model / self.per_model / 1e9
+
+
+def measure(s: Settings, out=print) -> tuple[list[Row], float]:
+    if s.threads is not None:
+        torch.set_num_threads(s.threads)
+    X, y = load_data(s.n_train)
+    flops = useful_flops_per_model(X.shape[0], s.epochs, X.shape[1])
+    rate = matmul_gflops(s.matmul_n)
+    out(f"MNIST-1D MLP {X.shape[1]}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES}, "
+        f"{X.shape[0]} training examples, batch {s.batch_size}, Adam {LR:g}, "
+        f"{s.epochs} epoch(s); torch {torch.__version__}, {torch.get_num_threads()} "
+        f"intra-op thread(s); float32 matmul ({s.matmul_n}x{s.matmul_n}) {rate:.1f} GFLOP/s")
+    out(f"useful work: 6·W per example and epoch, W = {n_weights(X.shape[1])} -> "
+        f"{flops / 1e9:.2f} GFLOP per trained model")
+    out(f"plain and sklearn train models one after the other: timed on min(K, "
+        f"{s.sequential_cap}) models, their seconds per model extrapolated to every K; "
+        f"netrx is timed at the full K. Median of {s.repeats} timing(s) each.")
+
+    rows: list[Row] = []
+    warm = {"netrx": lambda: train_netrx(X, y, 2, 1, s.batch_size),
+            "plain": lambda: train_plain(X, y, 1, 1, s.batch_size),
+            "sklearn": lambda: train_sklearn(X, y, 1, 1, s.batch_size, s.threads)}
+    for way in s.ways:
+        warm[way]()
+    cache: dict[tuple[str, int], float] = {}
+    for k in s.ks:
+        if "netrx" in s.ways:
+            train_netrx(X, y, k, 1, s.batch_size)  # warm-up at this K
+            sec = timed(partial(train_netrx, X, y, k, s.epochs, s.batch_size), s.repeats)
+            rows.append(Row("netrx", k, k, sec, flops))
+        for way, fn in (("plain", train_plain), ("sklearn", train_sklearn)):
+            if way not in s.ways:
+                continue
+            n = min(k, s.sequential_cap)
+            if (way, n) not in cache:
+                extra = {"threads": s.threads} if way == "sklearn" else {}
+                cache[way, n] = timed(partial(fn, X, y, n, s.epochs, s.batch_size, **extra),
+                                      s.repeats)
+            rows.append(Row(way, k, n, cache[way, n], flops))
+    return rows, rate
+
+
+def speedups(rows: list[Row], k: int) -> dict[str, float]:
+    """Seconds per model of each other way divided by netrx's, at K = k."""
+    by = {r.way: r for r in rows if r.k == k}
+    if "netrx" not in by:
+        return {}
+    return {w: by[w].per_model / by["netrx"].per_model for w in by if w != "netrx"}
+
+
+def table(rows: list[Row], rate: float) -> list[str]:
+    lines = [f"{'way':<8} {'K':>4} {'timed':>5} {'s/model':>9} {'vs plain':>9} "
+             f"{'vs sklearn':>10} {'GFLOP/s':>8} {'of matmul':>9}"]
+    for r in rows:
+        sp = speedups(rows, r.k) if r.way == "netrx" else {}
+        vs_plain = f"{sp['plain']:.2f}x" if "plain" in sp else "-"
+        vs_sk = f"{sp['sklearn']:.2f}x" if "sklearn" in sp else "-"
+        lines.append(f"{r.way:<8} {r.k:>4} {r.timed_models:>5} {r.per_model:>9.4f} "
+                     f"{vs_plain:>9} {vs_sk:>10} {r.gflops:>8.2f} {r.gflops / rate:>8.1%}")
+    return lines
+
+
+def targets(rows: list[Row], rate: float) -> list[str]:
+    """The issue's targets, each MET / NOT MET / NOT MEASURED."""
+    def verdict(ok: bool | None) -> str:
+        return "NOT MEASURED" if ok is None else ("MET" if ok else "NOT MET")
+
+    sp64, sp1 = speedups(rows, 64), speedups(rows, 1)
+    net64 = next((r for r in rows if r.way == "netrx" and r.k == 64), None)
+    checks = [
+        ("netrx K=64 >= 6x faster per model than the plain loop",
+         None if "plain" not in sp64 else sp64["plain"] >= 6, sp64.get("plain")),
+        ("netrx K=64 >= 5x faster per model than scikit-learn",
+         None if "sklearn" not in sp64 else sp64["sklearn"] >= 5, sp64.get("sklearn")),
+        ("netrx K=64 uses >= 50% of the matmul rate",
+         None if net64 is None else net64.gflops / rate >= 0.5,
+         None if net64 is None else net64.gflops / rate),
+        ("netrx K=1 no slower than 1.1x the plain loop",
+         None if "plain" not in sp1 else 1 / sp1["plain"] <= 1.1,
+         None if "plain" not in sp1 else 1 / sp1["plain"]),
+    ]
+    lines = []
+    for text, ok, value in checks:
+        shown = "" if value is None else (f" ({value:.1%})" if "matmul" in text
+                                          else f" ({value:.2f}x)")
+        lines.append(f"target: {text}: {verdict(ok)}{shown}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    s = parse_args(argv)
+    rows, rate = measure(s)
+    print()
+    for line in table(rows, rate):
+        print(line)
+    print()
+    for line in targets(rows, rate):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
