@@ -195,9 +195,11 @@ def train(
     flags.update(_schedule_flags(schedule, schedule_param or []))
     if reduce_lr_on_plateau is not None:
         flags["train.reduce_lr_on_plateau"] = {"patience": reduce_lr_on_plateau}
-    cfg = parse_config(merge(base, {k: v for k, v in flags.items() if v is not None}))
-    if vary:
-        cfg = parse_config(merge(cfg.model_dump(), _vary_overrides(vary, cfg.members, cfg.seed)))
+    data = merge(base, {k: v for k, v in flags.items() if v is not None})
+    if vary:  # drawn before validation: --vary replaces a per-member list of the file
+        sizes = parse_config({k: data[k] for k in ("members", "seed") if k in data})
+        data = merge(data, _vary_overrides(vary, sizes.members, sizes.seed))
+    cfg = parse_config(data)
     if resume and cfg.name is None:
         raise ConfigError("--resume needs the --name of the interrupted run")
     try:

@@ -123,3 +123,15 @@ def test_netrx_load_is_the_run_predictor(tmp_path):
     predictor = netrx.load(tmp_path / "i")
     assert predictor.predict(np.zeros((3, 4))).shape == (3,)
     assert set(predictor.predict(np.zeros((3, 4)))) <= set(predictor.classes)
+
+
+def test_vary_replaces_the_member_list_of_a_config_file(tmp_path):
+    """The issue's command: a file with 8 learning rates, --members 16 and --vary lr."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("members: 8\ndata: {dataset: iris}\nmodel: {hidden: [4]}\n"
+                   "optimizer: {name: adam, lr: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]}\n")
+    result = _train(tmp_path, str(cfg), "--members", "16", "--vary",
+                    "lr=log_uniform(1e-4,1e-1)", "--seed", "0", "--epochs", "1", "--name", "v")
+    assert result.exit_code == 0, result.output
+    lrs = yaml.safe_load((tmp_path / "v" / "config.yaml").read_text())["optimizer"]["lr"]
+    assert len(lrs) == 16 and all(1e-4 <= v <= 1e-1 for v in lrs)
