@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from netrx.console import fmt, print_result
 from netrx.errors import ConfigError, NetrxError, did_you_mean
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -209,52 +210,11 @@ def train(
         err_console.print(f"interrupted; the last completed epoch is saved in {partial}. "
                           f"Resume with: netrx train {partial}/config.yaml --resume")
         raise typer.Exit(130) from None
-    _print_result(result)
+    print_result(console, result)
     if result.run_dir is not None:
         from netrx.report import build_report
 
         console.print(f"report: {build_report(result.run_dir)}")
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _print_result(result: Any) -> None:
-    rows = sorted(result.members, key=lambda m: (m.get("dev_error") is None,
-                                                 m.get("dev_error") or 0.0))
-    is_reg = result.prepared.dataset.task == "regression"
-    err = "MSE" if is_reg else "error"
-    table = Table(title=f"members ranked by dev {err} — {result.config.name}")
-    from netrx.config import MEMBER_KEYS
-
-    varied = [k for k in dict.fromkeys(("lr", "dropout", *MEMBER_KEYS))
-              if k in result.members[0] and len({m[k] for m in result.members}) > 1]
-    if any(m.get("zero_weights", 0) > 0 for m in result.members):
-        varied.append("zero_weights")  # sparsity, e.g. from the proximal L1 step
-    for col in ["rank", "member", *varied, f"train {err}", f"dev {err}", "status"]:
-        table.add_column(col, justify="right")
-    shown = rows[:20]
-    for rank, m in enumerate(shown, 1):
-        table.add_row(str(rank), str(m["member"]), *[_fmt(m[k]) for k in varied],
-                      _fmt(m.get("train_error")), _fmt(m.get("dev_error")), m["status"])
-    console.print(table)
-    if len(rows) > len(shown):
-        console.print(f"… and {len(rows) - len(shown)} more members (see summary.json)")
-    if result.test:
-        metric = result.test["error"]
-        shown_metric = f"test MSE {metric:.4g}" if is_reg else \
-            f"test accuracy {1 - metric:.2%} (error {metric:.4f})"
-        console.print(f"best member {result.best}: {shown_metric}")
-    diverged = [m["member"] for m in result.members if m["status"] == "diverged"]
-    if diverged:
-        console.print(f"[yellow]diverged (loss NaN/inf, frozen): members {diverged}[/]")
-    if result.run_dir is not None:
-        console.print(f"run written to {result.run_dir}")
 
 
 @app.command()
@@ -269,10 +229,10 @@ def predict(
     """Apply a finished run (its fitted preprocessing and best member) to new data."""
     import numpy as np
 
-    from netrx.rundir import load
+    from netrx.rundir import load, read_for_prediction
 
     predictor = load(run_dir, member=member, device=device)
-    X, y = _read_for_prediction(data, predictor)
+    X, y = read_for_prediction(data, predictor)
     preds = predictor.predict(X)
     columns: dict[str, Any] = {"prediction": preds}
     if predictor.task == "classification":
@@ -298,42 +258,6 @@ def predict(
         console.print(frame.head(20).to_string(index=False))
         if len(frame) > 20:
             console.print(f"… {len(frame) - 20} more rows; use --out FILE to save them all")
-
-
-def _read_for_prediction(data: str, predictor: Any) -> tuple[Any, Any]:
-    import numpy as np
-
-    from netrx.data import builtin_names, load
-    from netrx.errors import DataError
-
-    path = Path(data)
-    if path.suffix.lower() == ".csv" and path.is_file():
-        import pandas as pd
-
-        frame = pd.read_csv(path)
-        target = predictor.config.data.target
-        y = frame.pop(target).to_numpy() if target and target in frame else None
-        missing = [c for c in predictor.columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"{path} lacks the feature columns {missing} the run was trained on")
-        X = frame[list(predictor.columns)].to_numpy(dtype=object)
-        return X, y
-    if path.suffix.lower() == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as npz:
-            if "X" not in npz:
-                raise DataError(f"{path} has no array 'X' (found {', '.join(npz.files)})")
-            y = npz["y"] if "y" in npz else None
-            if y is not None and predictor.task == "classification" and y.dtype.kind in "iu":
-                y = np.asarray(predictor.classes, dtype=object)[y] if len(predictor.classes) \
-                    else y
-            return npz["X"], y
-    if data in builtin_names():
-        ds = load(data)
-        X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X, ds.y)
-        labels = np.asarray(ds.classes, dtype=object)[y] if ds.classes else y
-        return X, labels
-    raise DataError(f"cannot read {data!r}: give a built-in dataset name "
-                    f"({', '.join(builtin_names())}) or an existing .csv/.npz file")
 
 
 @app.command()
@@ -568,7 +492,7 @@ def improve(
     for col in ("predictor", "what", f"dev {'MSE' if is_reg else 'error'}", "chosen"):
         final.add_column(col)
     for row in result.final["table"]:
-        final.add_row(row["predictor"], row["what"], _fmt(row["dev_error"]),
+        final.add_row(row["predictor"], row["what"], fmt(row["dev_error"]),
                       "✓" if row["predictor"] == result.final["chosen"] else "")
     console.print(final)
     t = result.final["test_error"]

@@ -138,3 +138,41 @@ class Predictor:
 def load(run_dir: str | os.PathLike, member: int | None = None, device: str = "auto") -> Predictor:
     """The predictor of a finished run: ``netrx.load("runs/x").predict(X)``."""
     return Predictor(run_dir, member=member, device=device)
+
+
+def read_for_prediction(data: str, predictor: Predictor) -> tuple[Any, Any]:
+    """Raw features (and labels, if present) of new data for ``predictor``: a CSV with the
+    run's feature columns, an NPZ with ``X`` (and ``y``), or a built-in name (its test
+    split, else all of it)."""
+
+    from netrx.data import builtin_names, load
+    from netrx.errors import DataError
+
+    path = Path(data)
+    if path.suffix.lower() == ".csv" and path.is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(path)
+        target = predictor.config.data.target
+        y = frame.pop(target).to_numpy() if target and target in frame else None
+        missing = [c for c in predictor.columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path} lacks the feature columns {missing} the run was trained on")
+        X = frame[list(predictor.columns)].to_numpy(dtype=object)
+        return X, y
+    if path.suffix.lower() == ".npz" and path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            if "X" not in npz:
+                raise DataError(f"{path} has no array 'X' (found {', '.join(npz.files)})")
+            y = npz["y"] if "y" in npz else None
+            if y is not None and predictor.task == "classification" and y.dtype.kind in "iu":
+                y = np.asarray(predictor.classes, dtype=object)[y] if len(predictor.classes) \
+                    else y
+            return npz["X"], y
+    if data in builtin_names():
+        ds = load(data)
+        X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X, ds.y)
+        labels = np.asarray(ds.classes, dtype=object)[y] if ds.classes else y
+        return X, labels
+    raise DataError(f"cannot read {data!r}: give a built-in dataset name "
+                    f"({', '.join(builtin_names())}) or an existing .csv/.npz file")
