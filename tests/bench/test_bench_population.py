@@ -33,7 +33,7 @@ def test_quick_run_prints_the_table_and_every_target(bench, capsys):
             if len(f) == 8 and f[0] in ("netrx", "plain", "sklearn") and f[1].isdigit()]
     assert {(r[0], int(r[1])) for r in rows} == {(w, k) for w in ("netrx", "plain", "sklearn")
                                                  for k in (1, 2)}
-    assert all(float(r[3]) > 0 for r in rows)  # seconds per model
+    assert all(float(r[3]) > 0 for r in rows)  # the s/model column is filled
     netrx_k2 = next(r for r in rows if r[0] == "netrx" and r[1] == "2")
     assert netrx_k2[4].endswith("x") and netrx_k2[5].endswith("x")  # speed-ups printed
     targets = [line for line in out.splitlines() if line.startswith("target:")]

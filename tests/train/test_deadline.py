@@ -7,10 +7,10 @@ from netrx.nn import mlp
 from netrx.train.deadline import Budget, Deadline, parse_duration
 
 
-@pytest.mark.parametrize("text, seconds", [("15m", 900), ("90s", 90), ("1h30m", 5400),
+@pytest.mark.parametrize("text, expected", [("15m", 900), ("90s", 90), ("1h30m", 5400),
                                            (12, 12), ("2.5m", 150)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
+def test_parse_duration(text, expected):
+    assert parse_duration(text) == expected
 
 
 @pytest.mark.parametrize("text", ["fast", "-3", "0", "10 parsecs"])
