@@ -271,6 +271,14 @@ def search_space(prescriptions: list[Prescription], cfg: RunConfig) -> tuple[dic
     return space, max_epochs
 
 
+def within_families(prescriptions: list[Prescription],
+                    families: tuple[str, ...]) -> list[Prescription]:
+    """The prescriptions whose ``model.family`` changes stay within ``families`` (a user's
+    ``--family cnn1d`` is not overruled by the "different architecture" remedy)."""
+    return [p for p in prescriptions
+            if all(c.path != "model.family" or c.value in families for c in p.changes)]
+
+
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
     """Steps 2–4 for one round: diagnose, prescribe, tune, retrain the winner, compare."""
     cfg = parse_config(current["config"])
@@ -287,6 +295,7 @@ def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, An
         pre = ctx.prepared.preprocessor
         prescriptions = prescribe(diag, cfg, input_shape=tuple(pre.input_shape_),
                                   columns=tuple(ctx.prepared.dataset.columns))
+        prescriptions = within_families(prescriptions, ctx.families)
         space, max_epochs = search_space(prescriptions, cfg)
         if not space:
             ctx.log.decide(step, "nothing to search",
@@ -339,18 +348,21 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
                        f"keep the config of {current['step']}")
         return {"tune_dir": str(tuned.run_dir)}
     new_cfg = single_config(parse_config(load_yaml(best_yaml)), name=ctx.cfg0.name)
-    # retrain the winner once, with early stopping as in the baseline: its train error for
-    # the next verdict and a dev error measured like the one it must beat
+    # retrain the winner as K seeds with early stopping, as the baseline trained K members:
+    # the best of K members, measured like the dev error it must beat (the baseline's is a
+    # best of K too), and its train error for the next verdict
     t0 = time.monotonic()
-    refit = single_config(new_cfg, **{"train.early_stopping": {"patience": PATIENCE}})
+    refit = single_config(new_cfg, **{"train.early_stopping": {"patience": PATIENCE},
+                                      "members": ctx.members})
     slot = max(ctx.left_until(PLAN["baseline"] + PLAN["rounds"]), retrain, 1.0)
     _, history, rows = train_population(refit, ctx.prepared, Budget(slot))
-    row = rows[0]
+    row = best_row(rows)
     changed = {k: tuned.best.get("values", {}).get(k) for k in space}
     numbers = (f"trial {tuned.best['number']} of {len(tuned.study.trials)} (dev "
                f"{fmt(tuned.best['value'])}): "
-               f"{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}; retrained dev "
-               f"{fmt(row['dev_error'])} vs {fmt(current['dev_error'])}")
+               f"{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}; retrained "
+               f"as {ctx.members} seeds, best dev {fmt(row['dev_error'])} vs "
+               f"{fmt(current['dev_error'])}")
     out: dict[str, Any] = {"tune_dir": str(tuned.run_dir), "trial_value": tuned.best["value"]}
     if row["dev_error"] is not None and row["dev_error"] < current["dev_error"]:
         ctx.log.decide(step, "dev gain", numbers, "keep the tuned config")

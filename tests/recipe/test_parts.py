@@ -12,6 +12,7 @@ from netrx.config import parse_config
 from netrx.diagnose import Change, Prescription
 from netrx.errors import ConfigError
 from netrx.recipe import families_for, learning_rates, search_space
+from netrx.recipe_steps import within_families
 
 runner = CliRunner()
 
@@ -53,6 +54,13 @@ def test_search_space_from_prescriptions():
     assert space == {"model.hidden": "choice([16], [32], [16, 16])",
                      "regularization.l2": "log_uniform(1e-2, 1e1)"}
     assert max_epochs == 20
+
+
+def test_a_named_family_is_not_overruled_by_the_different_architecture_remedy():
+    ps = [Prescription("bias", "wider", "", (Change("model.hidden", [32]),)),
+          Prescription("bias", "other family", "", (Change("model.family", "cnn1d"),))]
+    assert within_families(ps, ("mlp",)) == ps[:1]
+    assert within_families(ps, ("mlp", "cnn1d", "resnet1d")) == ps
 
 
 def test_search_space_maps_channels_to_width_for_residual_families():
