@@ -1,4 +1,4 @@
-# make demo  — create .venv, install everything, run the main job on MNIST-1D
+# make demo  — create .venv, install everything, run the main job (netrx improve) on MNIST-1D
 # make test  — same set-up, then the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_BUDGET ?= 3m
+
+# the main job: baseline, diagnosis, tuning, ensemble, test once; prints where the report is
 demo: $(STAMP)
-	$(BIN)/netrx train examples/mnist1d_mlp.yaml --name demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/netrx improve mnist1d --budget $(DEMO_BUDGET) --name demo-$$(date +%Y%m%d-%H%M%S)
 
 # The report test opens the HTML in a real headless Chromium (Debian package).
 browser:

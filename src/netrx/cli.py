@@ -223,10 +223,12 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
     data: Annotated[str, typer.Argument(help="built-in name, .csv or .npz file")],
     out: Annotated[Path | None, typer.Option(help="write predictions to this CSV")] = None,
-    member: Annotated[int | None, typer.Option(help="member to use (default: the best)")] = None,
+    member: Annotated[int | None, typer.Option(
+        help="use this member alone (default: the run's ensemble if it chose one, else its "
+             "best member)")] = None,
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
-    """Apply a finished run (its fitted preprocessing and best member) to new data."""
+    """Apply a finished run (its fitted preprocessing and chosen predictor) to new data."""
     import numpy as np
 
     from netrx.rundir import load, read_for_prediction

@@ -136,6 +136,25 @@ class EarlyStoppingConfig(_Section):
     restore_best: bool = True
 
 
+class EnsembleConfig(_Section):
+    """Predict with more than one set of weights (:mod:`netrx.ensemble`): ``average`` the
+    probabilities (values, for regression) of the ``top`` members ranked on dev (every
+    member that did not diverge when ``top`` is unset); ``polyak`` replaces every
+    member's final weights by their EWA along the trajectory, θ̄ = EWA_β(θ) with bias
+    correction, and recomputes the batch-norm statistics for them."""
+
+    method: Literal["average", "polyak"]
+    top: int | None = Field(None, ge=1)
+    beta: float = Field(0.999, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _top_for_average(self) -> EnsembleConfig:
+        if self.method != "average" and self.top is not None:
+            raise ValueError("train.ensemble.top is for method 'average' (the members whose "
+                             "probabilities are averaged)")
+        return self
+
+
 class RegularizationConfig(_Section):
     """Penalties (λ/2m‖W‖²_F, λ/m‖W‖₁), decoupled weight decay, max-norm, label smoothing,
     DropConnect and input dropout; every strength is member-wise."""
@@ -228,6 +247,7 @@ class TrainConfig(_Section):
     early_stopping: EarlyStoppingConfig | None = None
     reduce_lr_on_plateau: PlateauConfig | None = None
     tensorboard: str | None = None  # log per-member scalars to <tensorboard>/<run name>/
+    ensemble: EnsembleConfig | None = None
 
 
 class TransferConfig(_Section):

@@ -41,7 +41,10 @@ def print_result(console: Console, result: Any) -> None:
         metric = result.test["error"]
         shown_metric = f"test MSE {metric:.4g}" if is_reg else \
             f"test accuracy {1 - metric:.2%} (error {metric:.4f})"
-        console.print(f"best member {result.best}: {shown_metric}")
+        members = result.extras.get("ensemble_members")
+        who = f"ensemble of members {members}" if members and len(members) > 1 \
+            else f"best member {result.best}"
+        console.print(f"{who}: {shown_metric}")
     diverged = [m["member"] for m in result.members if m["status"] == "diverged"]
     if diverged:
         console.print(f"[yellow]diverged (loss NaN/inf, frozen): members {diverged}[/]")

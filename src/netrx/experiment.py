@@ -275,6 +275,9 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
     optimizer, lr = build_optimizer_for(cfg, pop, n_train=len(prepared.splits.train.y))
     reg = regularizers_for(cfg, prepared, pop, lr)
     callbacks = reg.pop("callbacks") + callbacks_for(cfg)
+    polyak = _polyak_for(cfg)
+    if polyak is not None:
+        callbacks.append(polyak)
     ckpt = partial / "checkpoint.pt"
     resume_from = ckpt if (resume and ckpt.exists()) else None
     if write:
@@ -295,6 +298,8 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
         if write and not resume:
             shutil.rmtree(partial, ignore_errors=True)
         raise
+    if polyak is not None and polyak.averaged is not None:
+        use_averaged_weights(pop, polyak, splits.train)
     result = _evaluate(cfg, prepared, history, pop, time.perf_counter() - t0)
     if write:
         from netrx.rundir import write_run
@@ -304,6 +309,25 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
         partial.rename(final_dir)
         result.run_dir = final_dir
     return result
+
+
+def _polyak_for(cfg: RunConfig) -> Any:
+    ens = cfg.train.ensemble
+    if ens is None or ens.method != "polyak":
+        return None
+    from netrx.ensemble import PolyakAveraging
+
+    return PolyakAveraging(ens.beta)
+
+
+@torch.no_grad()
+def use_averaged_weights(pop: Population, polyak: Any, train: Any) -> None:
+    """Replace every member's weights by its Polyak average and recompute the batch-norm
+    statistics for them on the training inputs."""
+    from netrx.ensemble import recompute_batch_norm
+
+    pop.flat.copy_(polyak.averaged)
+    recompute_batch_norm(pop, torch.as_tensor(np.asarray(train.X)))
 
 
 def _tensors(part, pop: Population, objective: Objective):
@@ -345,19 +369,51 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
     if not ranked:
         ranked = members
     best = min(ranked, key=lambda m: (m.get(key) if m.get(key) is not None else np.inf))["member"]
+    ens = cfg.train.ensemble
+    top = None
+    extras: dict[str, Any] = {}
+    if ens is not None and ens.method == "average":
+        ordered = sorted(ranked, key=lambda m: (m[key] if m.get(key) is not None else np.inf,
+                                                m["member"]))
+        top = [m["member"] for m in ordered[:ens.top or len(ordered)]]
+        extras.update(_ensemble_extras(pop, prepared, top, key))
+    elif ens is not None:
+        extras["chosen"] = f"polyak: every member with its EWA weights (β={ens.beta:g})"
     test: dict[str, float] = {}
     if len(splits.test.y):
         X, y = _tensors(splits.test, pop, obj)
         with torch.no_grad():
-            out = pop.predict(X)[best:best + 1]
-            yk = y.unsqueeze(0)
-            test = {"loss": float(obj.loss(out, yk)[0]), "error": float(obj.error(out, yk)[0])}
-            extras = {"confusion_matrix": _confusion(out[0], y, obj, prepared.dataset)}
-    else:
-        extras = {}
+            if top is not None:  # the ensemble is the predictor: it is the one tested
+                from netrx.ensemble import average_outputs, ensemble_error
+
+                probs = average_outputs(pop, X, obj, top)
+                test = {"error": ensemble_error(probs, y, obj)}
+                scores = probs[:, 1:] - 0.5 if obj.name == "bce" else probs  # > 0 ⇔ class 1
+                extras["confusion_matrix"] = _confusion(scores, y, obj, prepared.dataset)
+            else:
+                out = pop.predict(X)[best:best + 1]
+                yk = y.unsqueeze(0)
+                test = {"loss": float(obj.loss(out, yk)[0]),
+                        "error": float(obj.error(out, yk)[0])}
+                extras["confusion_matrix"] = _confusion(out[0], y, obj, prepared.dataset)
     result = RunResult(cfg, prepared, history, pop, best, members, test, seconds)
     result.extras.update({k: v for k, v in extras.items() if v is not None})
     return result
+
+
+def _ensemble_extras(pop: Population, prepared: Prepared, top: list[int],
+                     key: str) -> dict[str, Any]:
+    """What the summary says of an averaged ensemble: its members and its dev (or train)
+    error, next to the best single member's."""
+    from netrx.ensemble import average_outputs, ensemble_error
+
+    part = prepared.splits.dev if key == "dev_error" else prepared.splits.train
+    X, y = _tensors(part, pop, prepared.objective)
+    with torch.no_grad():
+        err = ensemble_error(average_outputs(pop, X, prepared.objective, top), y,
+                             prepared.objective)
+    return {"chosen": f"ensemble: mean predictions of members {top}",
+            "ensemble_members": top, f"ensemble_{key}": err}
 
 
 def _confusion(out: torch.Tensor, y: torch.Tensor, obj: Objective, ds: Dataset):

@@ -15,13 +15,13 @@ from netrx.config import RunConfig, parse_config
 from netrx.experiment import Prepared, RunResult
 from netrx.population import Population
 from netrx.recipe_steps import (
-    PATIENCE,
     RESERVE,
     Context,
     as_tensors,
     best_row,
     fmt,
     member_errors,
+    patience_for,
     train_population,
 )
 from netrx.train import evaluate
@@ -39,7 +39,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     cfg = parse_config(current["config"])
     data = cfg.model_dump(mode="json")
     data.update(members=ctx.members, name=ctx.cfg0.name)
-    data["train"]["early_stopping"] = {"patience": PATIENCE}
+    data["train"]["early_stopping"] = {"patience": patience_for(cfg.train.epochs)}
     cfg = parse_config(data)
     steps = -(-len(ctx.prepared.splits.train.y) // cfg.train.batch_size)
     # Polyak β: an averaging window 1/(1 − β) of about a fifth of the planned steps

@@ -39,6 +39,10 @@ LR_RANGE = (1e-4, 3e-2)
 PATIENCE = 10
 MAX_EPOCHS = 200
 RESERVE = 0.04  # of the budget, kept for writing the run directory
+MAX_TRIALS = 500  # per round
+#: ASHA's first rung is max_epochs / ASHA_SPAN (rungs ×3: 4 of them): judging a trial after
+#: one epoch favours what learns fast over what generalises (augmentation, regularization)
+ASHA_SPAN = 27
 STATE = "improve_state.json"
 
 
@@ -60,6 +64,13 @@ def families_for(family: str, input_shape: tuple[int, ...] | None,
     if family != "auto":
         return (family,)
     return FAMILIES_BY_KIND.get(input_kind(input_shape, columns) or "", ("mlp",))
+
+
+def patience_for(epochs: int) -> int:
+    """Early-stopping patience for a fit of ``epochs`` epochs: max(10, epochs / 4). A fixed
+    10 stops augmented or strongly regularized training, whose dev error falls slowly and
+    noisily, long before the epochs its tuning trial ran."""
+    return max(PATIENCE, int(epochs) // 4)
 
 
 def fmt(v: float | None) -> str:
@@ -325,12 +336,13 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
         epochs = int(max(cfg.train.epochs, min(epochs, 0.5 * left / per_epoch)))
     per_trial = per_epoch * epochs  # a full (never pruned) wave of `slots` trials
     fit_trials = int(left * 0.8 / per_trial * ctx.members * 2)  # ASHA stops most early
-    trials = int(min(200, max(ctx.members, fit_trials)))
+    trials = int(min(MAX_TRIALS, max(ctx.members, fit_trials)))
     strategy = "coarse_to_fine" if trials >= 4 * ctx.members else "tpe"
     data = single_config(cfg, **{"train.epochs": epochs}).model_dump(mode="json")
     data["name"] = step
     data["search"] = {"space": space, "strategy": strategy, "trials": trials,
-                      "slots": ctx.members, "pruner": "asha", "min_epochs": 1,
+                      "slots": ctx.members, "pruner": "asha",
+                      "min_epochs": max(1, epochs // ASHA_SPAN),
                       "max_epochs": epochs}
     data = ctx.state.remember(step, data)  # a resumed round continues the same study
     strategy, trials, epochs = (data["search"][k] for k in ("strategy", "trials", "max_epochs"))
@@ -348,11 +360,12 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
                        f"keep the config of {current['step']}")
         return {"tune_dir": str(tuned.run_dir)}
     new_cfg = single_config(parse_config(load_yaml(best_yaml)), name=ctx.cfg0.name)
-    # retrain the winner as K seeds with early stopping, as the baseline trained K members:
-    # the best of K members, measured like the dev error it must beat (the baseline's is a
-    # best of K too), and its train error for the next verdict
+    # retrain the winner as K seeds for its trial's epochs, with early stopping (best
+    # weights kept) as the baseline: the best of K members, measured like the dev error it
+    # must beat (the baseline's is a best of K too), and its train error for the next verdict
     t0 = time.monotonic()
-    refit = single_config(new_cfg, **{"train.early_stopping": {"patience": PATIENCE},
+    patience = patience_for(new_cfg.train.epochs)
+    refit = single_config(new_cfg, **{"train.early_stopping": {"patience": patience},
                                       "members": ctx.members})
     slot = max(ctx.left_until(PLAN["baseline"] + PLAN["rounds"]), retrain, 1.0)
     _, history, rows = train_population(refit, ctx.prepared, Budget(slot))

@@ -74,7 +74,9 @@ def _finite(obj: Any) -> Any:
 
 
 class Predictor:
-    """A finished run's fitted preprocessing and one member (the best by default)."""
+    """A finished run's fitted preprocessing and its chosen predictor: the ensemble the run
+    chose (``ensemble_members`` in its summary: the mean of their predictions), else its
+    best member; ``member=k`` uses member k alone."""
 
     def __init__(self, run_dir: str | os.PathLike, member: int | None = None,
                  device: str = "auto") -> None:
@@ -107,25 +109,31 @@ class Predictor:
         self.population = build_population(self.config, prepared)
         state = load_file(str(d / "weights.safetensors"))
         self.population.load_stacked_state(state)
-        if not 0 <= self.member < self.population.members:
-            raise RunDirError(f"member {self.member} does not exist; the run has "
+        #: the members whose predictions are averaged (one: a single member)
+        self.members: list[int] = [self.member]
+        if member is None and len(self.summary.get("ensemble_members") or []) > 1:
+            self.members = [int(k) for k in self.summary["ensemble_members"]]
+        bad = [k for k in self.members if not 0 <= k < self.population.members]
+        if bad:
+            raise RunDirError(f"member {bad[0]} does not exist; the run has "
                               f"{self.population.members}")
 
     def _outputs(self, X: Any) -> torch.Tensor:
+        """ŷ = (1/|S|) Σ_{k∈S} ŷ_k over the chosen members S: probabilities [n, C]
+        (classification) or values [n, ...] (regression)."""
+        from netrx.ensemble import member_outputs
+
         Xp = self.preprocessor.transform(np.asarray(X) if not hasattr(X, "to_numpy")
                                          else X.to_numpy(dtype=object))
-        out = self.population.predict(torch.as_tensor(Xp))
-        return out[self.member]
+        out = member_outputs(self.population, torch.as_tensor(Xp), self.objective)
+        return out[self.members].mean(0)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities [n, C] (softmax or sigmoid of the logits)."""
+        """Class probabilities [n, C] (softmax or sigmoid of the logits; the mean over the
+        members of an ensemble)."""
         if self.task != "classification":
             raise DataError("predict_proba is for classification runs; use predict")
-        z = self._outputs(X)
-        if self.objective.name == "bce":
-            p1 = torch.sigmoid(z.squeeze(-1))
-            return torch.stack([1 - p1, p1], dim=-1).cpu().numpy()
-        return torch.softmax(z, dim=-1).cpu().numpy()
+        return self._outputs(X).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Class names (classification) or real values (regression)."""

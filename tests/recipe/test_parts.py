@@ -12,7 +12,7 @@ from netrx.config import parse_config
 from netrx.diagnose import Change, Prescription
 from netrx.errors import ConfigError
 from netrx.recipe import families_for, learning_rates, search_space
-from netrx.recipe_steps import within_families
+from netrx.recipe_steps import patience_for, within_families
 
 runner = CliRunner()
 
@@ -61,6 +61,10 @@ def test_a_named_family_is_not_overruled_by_the_different_architecture_remedy():
           Prescription("bias", "other family", "", (Change("model.family", "cnn1d"),))]
     assert within_families(ps, ("mlp",)) == ps[:1]
     assert within_families(ps, ("mlp", "cnn1d", "resnet1d")) == ps
+
+
+def test_patience_grows_with_the_epochs_a_config_was_tuned_for():
+    assert [patience_for(e) for e in (5, 40, 41, 400)] == [10, 10, 10, 100]
 
 
 def test_search_space_maps_channels_to_width_for_residual_families():
