@@ -16,7 +16,12 @@ import torch
 
 from netrx.config import RunConfig, load_yaml, parse_config, set_path
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
-from netrx.diagnose.prescriptions import Prescription, input_kind
+from netrx.diagnose.prescriptions import (
+    Prescription,
+    bias_remedies,
+    input_kind,
+    variance_remedies,
+)
 from netrx.errors import DataError, unknown_choice
 from netrx.experiment import (
     Prepared,
@@ -296,16 +301,27 @@ def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, An
     diag = _diagnose(ctx, step, current)
     outcome: dict[str, Any] = {"accepted": False, "verdict": diag.verdict}
     left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
-    if diag.verdict == "good":
-        ctx.log.decide(step, "verdict good", f"dev {fmt(current['dev_error'])}",
-                       "stop tuning; go to the final step")
-    elif left < 2.0:
+    gap = max(diag.avoidable_bias, diag.variance)
+    if left < 2.0:
         ctx.log.decide(step, "budget spent", f"{left:.1f} s left for rounds",
+                       "stop tuning; go to the final step")
+    elif diag.verdict == "good" and gap <= 0:
+        ctx.log.decide(step, "verdict good", f"dev {fmt(current['dev_error'])}, no gap left",
                        "stop tuning; go to the final step")
     else:
         pre = ctx.prepared.preprocessor
-        prescriptions = prescribe(diag, cfg, input_shape=tuple(pre.input_shape_),
-                                  columns=tuple(ctx.prepared.dataset.columns))
+        kind = {"input_shape": tuple(pre.input_shape_),
+                "columns": tuple(ctx.prepared.dataset.columns)}
+        if diag.verdict == "good":  # within the limits, but the budget lasts: keep going
+            larger = "bias" if diag.avoidable_bias >= diag.variance else "variance"
+            ctx.log.decide(step, "verdict good, budget left",
+                           f"avoidable bias {diag.avoidable_bias:+.4f}, variance "
+                           f"{diag.variance:+.4f}; {left:.0f} s left for rounds",
+                           f"work on the larger gap ({larger})")
+            remedies = bias_remedies if larger == "bias" else variance_remedies
+            prescriptions = remedies(cfg, **kind)
+        else:
+            prescriptions = prescribe(diag, cfg, **kind)
         prescriptions = within_families(prescriptions, ctx.families)
         space, max_epochs = search_space(prescriptions, cfg)
         if not space:
