@@ -357,9 +357,12 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     data = single_config(cfg, **{"train.epochs": epochs}).model_dump(mode="json")
     data["name"] = step
     data["search"] = {"space": space, "strategy": strategy, "trials": trials,
+                      "seed": int(ctx.cfg0.seed) + int(step.removeprefix("round") or 0),
                       "slots": ctx.members, "pruner": "asha",
                       "min_epochs": max(1, epochs // ASHA_SPAN),
                       "max_epochs": epochs}
+    # the sampler's seed differs between rounds: a round searching the space of the round
+    # before (the same gap again) draws other points instead of repeating its trials
     data = ctx.state.remember(step, data)  # a resumed round continues the same study
     strategy, trials, epochs = (data["search"][k] for k in ("strategy", "trials", "max_epochs"))
     ctx.log.decide(step, "search plan", f"{left:.0f} s for this round, ≈{per_trial:.2f} s per "
