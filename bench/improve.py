@@ -84,7 +84,7 @@ def run_netrx(part: str, budget: float, out: Path) -> dict:
 
 def _model_text(cfg) -> str:
     m = cfg.model
-    size = m.hidden if m.family == "mlp" else (m.width or m.channels)
+    size = m.hidden if m.family == "mlp" else (m.width or m.channels or "(default size)")
     return f"{m.family} {size}, {cfg.optimizer.name} α={_fmt(cfg.optimizer.lr)}, " \
            f"dropout {_fmt(m.dropout)}, L2 {_fmt(cfg.regularization.l2)}, " \
            f"augment {cfg.augment.preset}, {cfg.train.epochs} epochs"

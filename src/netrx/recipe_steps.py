@@ -19,6 +19,7 @@ from netrx.diagnose import Diagnosis, bias_variance, prescribe
 from netrx.diagnose.prescriptions import (
     Prescription,
     bias_remedies,
+    family_default,
     input_kind,
     variance_remedies,
 )
@@ -275,6 +276,8 @@ def search_space(prescriptions: list[Prescription], cfg: RunConfig) -> tuple[dic
                 width = cfg.model.width or 32
                 path, value = "model.width", 2 * width
             current = get_path(cfg, path)
+            if current is None and path.startswith("model."):  # unset: the family's default
+                current = family_default(cfg.model.family, path.removeprefix("model."))
             opts = options.setdefault(path, [current])
             if value not in opts:
                 opts.append(value)

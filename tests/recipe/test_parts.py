@@ -67,6 +67,13 @@ def test_patience_grows_with_the_epochs_a_config_was_tuned_for():
     assert [patience_for(e) for e in (5, 40, 41, 400)] == [10, 10, 10, 100]
 
 
+def test_search_space_starts_from_the_family_default_when_a_size_is_unset():
+    cfg = parse_config({"model": {"family": "cnn1d"}})
+    ps = [Prescription("bias", "wider", "", (Change("model.channels", 50),))]
+    space, _ = search_space(ps, cfg)
+    assert space == {"model.channels": "choice(25, 50)"}
+
+
 def test_search_space_maps_channels_to_width_for_residual_families():
     cfg = parse_config({"model": {"family": "resnet1d", "width": 8}})
     ps = [Prescription("bias", "wider", "", (Change("model.channels", 16),))]

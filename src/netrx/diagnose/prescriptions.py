@@ -80,7 +80,8 @@ class Prescription:
         return cfg
 
 
-def _family_default(family: str, option: str) -> Any:
+def family_default(family: str, option: str) -> Any:
+    """The default of ``option`` in ``family``'s builder (None when it has none)."""
     from netrx.nn import FAMILIES
 
     builder = FAMILIES.get(family)
@@ -134,7 +135,7 @@ def bias_remedies(cfg: RunConfig, input_shape: tuple[int, ...] | None = None,
                                 (Change("model.hidden", deeper, "more layers represent more "
                                         "complex functions with few units"),)))
     else:
-        channels = m.channels or _family_default(m.family, "channels") or 16
+        channels = m.channels or family_default(m.family, "channels") or 16
         out.append(Prescription("bias", "bigger network: wider",
                                 f"double the filters ({channels} → {2 * channels})",
                                 (Change("model.channels", 2 * channels, "more filters fit "
