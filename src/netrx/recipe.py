@@ -34,6 +34,7 @@ from netrx.config import RunConfig, load_yaml, parse_config
 from netrx.errors import ConfigError, DataError, NetrxError, unknown_choice
 from netrx.experiment import prepare
 from netrx.recipe_final import evaluate_test, final_step, write_outputs
+from netrx.recipe_round import round_step, search_space
 from netrx.recipe_steps import (
     FAMILIES_BY_KIND,
     FAMILY_CHOICES,
@@ -42,8 +43,6 @@ from netrx.recipe_steps import (
     baseline_step,
     families_for,
     learning_rates,
-    round_step,
-    search_space,
     single_config,
 )
 from netrx.train.callbacks import write_atomic

@@ -12,7 +12,8 @@ from netrx.config import parse_config
 from netrx.diagnose import Change, Prescription
 from netrx.errors import ConfigError
 from netrx.recipe import families_for, learning_rates, search_space
-from netrx.recipe_steps import patience_for, within_families
+from netrx.recipe_round import within_families
+from netrx.recipe_steps import patience_for
 
 runner = CliRunner()
 
