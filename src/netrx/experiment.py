@@ -17,6 +17,7 @@ import torch
 from netrx.config import MEMBER_KEYS, RunConfig, get_path, to_yaml
 from netrx.data import Dataset, Preprocessor, Splits, load, split
 from netrx.errors import ConfigError
+from netrx.evaluation import as_tensors, ensemble_split_error, evaluate_test
 from netrx.nn import DropConnect, Dropout, InputDropout, build
 from netrx.optim import LBFGS, build_optimizer, current_lr
 from netrx.penalties import decoupled_weight_decay, member_hyper, penalty_from_config
@@ -25,7 +26,7 @@ from netrx.schedules import build_schedule
 from netrx.train import Checkpoint, EarlyStopping, History, evaluate, fit
 from netrx.train.callbacks import write_atomic
 from netrx.train.full_batch import fit_full_batch
-from netrx.train.losses import Objective, objective_for, target_dtype, with_label_smoothing
+from netrx.train.losses import Objective, objective_for, with_label_smoothing
 from netrx.train.plateau import ReduceLROnPlateau
 
 
@@ -330,12 +331,6 @@ def use_averaged_weights(pop: Population, polyak: Any, train: Any) -> None:
     recompute_batch_norm(pop, torch.as_tensor(np.asarray(train.X)))
 
 
-def _tensors(part, pop: Population, objective: Objective):
-    X = torch.as_tensor(np.asarray(part.X)).to(pop.device, pop.dtype)
-    y = torch.as_tensor(np.asarray(part.y)).to(pop.device, target_dtype(objective))
-    return X, y
-
-
 def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Population,
               seconds: float) -> RunResult:
     """Final eval-mode metrics per member on train and dev; the test set only for the
@@ -345,7 +340,7 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, part in (("train", splits.train), ("dev", splits.dev)):
         if len(part.y):
-            loss, err = evaluate(pop, *_tensors(part, pop, obj), obj)
+            loss, err = evaluate(pop, *as_tensors(part, pop, prepared), obj)
             results[name] = (loss.double().cpu().numpy(), err.double().cpu().numpy())
     lr = _member_values(cfg.optimizer.lr, cfg.members)
     dropout = _member_values(cfg.model.dropout, cfg.members)
@@ -376,51 +371,17 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
         ordered = sorted(ranked, key=lambda m: (m[key] if m.get(key) is not None else np.inf,
                                                 m["member"]))
         top = [m["member"] for m in ordered[:ens.top or len(ordered)]]
-        extras.update(_ensemble_extras(pop, prepared, top, key))
+        part = splits.dev if key == "dev_error" else splits.train
+        extras.update({"chosen": f"ensemble: mean predictions of members {top}",
+                       "ensemble_members": top,
+                       f"ensemble_{key}": ensemble_split_error(pop, prepared, part, top)})
     elif ens is not None:
         extras["chosen"] = f"polyak: every member with its EWA weights (β={ens.beta:g})"
     test: dict[str, float] = {}
-    if len(splits.test.y):
-        X, y = _tensors(splits.test, pop, obj)
-        with torch.no_grad():
-            if top is not None:  # the ensemble is the predictor: it is the one tested
-                from netrx.ensemble import average_outputs, ensemble_error
-
-                probs = average_outputs(pop, X, obj, top)
-                test = {"error": ensemble_error(probs, y, obj)}
-                scores = probs[:, 1:] - 0.5 if obj.name == "bce" else probs  # > 0 ⇔ class 1
-                extras["confusion_matrix"] = _confusion(scores, y, obj, prepared.dataset)
-            else:
-                out = pop.predict(X)[best:best + 1]
-                yk = y.unsqueeze(0)
-                test = {"loss": float(obj.loss(out, yk)[0]),
-                        "error": float(obj.error(out, yk)[0])}
-                extras["confusion_matrix"] = _confusion(out[0], y, obj, prepared.dataset)
+    if len(splits.test.y):  # the chosen predictor (the ensemble, if any) is the one tested
+        tested = evaluate_test(pop, prepared, top if top is not None else [best])
+        test = {k: tested[k] for k in ("loss", "error") if tested[k] is not None}
+        extras["confusion_matrix"] = tested["confusion"]
     result = RunResult(cfg, prepared, history, pop, best, members, test, seconds)
     result.extras.update({k: v for k, v in extras.items() if v is not None})
     return result
-
-
-def _ensemble_extras(pop: Population, prepared: Prepared, top: list[int],
-                     key: str) -> dict[str, Any]:
-    """What the summary says of an averaged ensemble: its members and its dev (or train)
-    error, next to the best single member's."""
-    from netrx.ensemble import average_outputs, ensemble_error
-
-    part = prepared.splits.dev if key == "dev_error" else prepared.splits.train
-    X, y = _tensors(part, pop, prepared.objective)
-    with torch.no_grad():
-        err = ensemble_error(average_outputs(pop, X, prepared.objective, top), y,
-                             prepared.objective)
-    return {"chosen": f"ensemble: mean predictions of members {top}",
-            "ensemble_members": top, f"ensemble_{key}": err}
-
-
-def _confusion(out: torch.Tensor, y: torch.Tensor, obj: Objective, ds: Dataset):
-    """Counts [true, predicted] of a classifier's test predictions (None for regression)."""
-    if ds.task != "classification":
-        return None
-    pred = (out.squeeze(-1) > 0).long() if obj.name == "bce" else out.argmax(-1)
-    n = max(ds.n_classes, 2)
-    counts = torch.bincount(y.long() * n + pred, minlength=n * n).view(n, n)
-    return counts.cpu().tolist()

@@ -12,12 +12,11 @@ from typing import Any
 import torch
 
 from netrx.config import RunConfig, parse_config
-from netrx.experiment import Prepared, RunResult
-from netrx.population import Population
+from netrx.evaluation import as_tensors, ensemble_split_error, evaluate_test
+from netrx.experiment import RunResult
 from netrx.recipe_steps import (
     RESERVE,
     Context,
-    as_tensors,
     best_row,
     fmt,
     member_errors,
@@ -34,7 +33,7 @@ from netrx.train.deadline import Budget
 def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     """Step 5: K seeds of the chosen config with Polyak averaging; single vs ensemble vs
     Polyak on dev; the test set once, for the winner."""
-    from netrx.ensemble import PolyakAveraging, average_outputs, ensemble_error
+    from netrx.ensemble import PolyakAveraging
 
     cfg = parse_config(current["config"])
     data = cfg.model_dump(mode="json")
@@ -57,8 +56,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     ranked = sorted((r for r in rows if r["dev_error"] is not None),
                     key=lambda r: (r["dev_error"], r["member"]))
     top = [r["member"] for r in ranked[:max(2, len(ranked) // 2)]]
-    with torch.no_grad():
-        ens_dev = ensemble_error(average_outputs(pop, Xd, obj, top), yd, obj)
+    ens_dev = ensemble_split_error(pop, ctx.prepared, ctx.prepared.splits.dev, top)
     pol_dev = None
     if polyak.averaged is not None:
         with polyak.swapped_in(pop, Xt), torch.no_grad():
@@ -109,35 +107,6 @@ def _with_hyper(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[dict[str, An
     return [{**r, "lr": lr if not isinstance(lr, list) else lr[r["member"]],
              "dropout": dropout if not isinstance(dropout, list) else dropout[r["member"]]}
             for r in rows]
-
-
-def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> dict[str, Any]:
-    """The one look at the test set: the error (and loss, confusion matrix) of the chosen
-    predictor: one member, or the average of ``members``' probabilities."""
-    from netrx.ensemble import average_outputs, ensemble_error
-
-    obj = prepared.objective
-    X, y = as_tensors(prepared.splits.test, pop, prepared)
-    out: dict[str, Any] = {"loss": None, "confusion": None}
-    with torch.no_grad():
-        if len(members) == 1:
-            z = pop.predict(X)[members[0]:members[0] + 1]
-            yk = y.unsqueeze(0)
-            out["loss"] = float(obj.loss(z, yk)[0])
-            out["error"] = float(obj.error(z, yk)[0])
-            probs = None if prepared.dataset.task != "classification" else z[0]
-        else:
-            probs = average_outputs(pop, X, obj, members)
-            out["error"] = ensemble_error(probs, y, obj)
-        if prepared.dataset.task == "classification" and probs is not None:
-            if obj.name == "bce" and probs.shape[-1] == 1:
-                pred = (probs.squeeze(-1) > 0).long()
-            else:
-                pred = probs.argmax(-1)
-            n = max(prepared.dataset.n_classes, 2)
-            counts = torch.bincount(y.long() * n + pred, minlength=n * n).view(n, n)
-            out["confusion"] = counts.cpu().tolist()
-    return out
 
 
 # -- the run directory ------------------------------------------------------------------

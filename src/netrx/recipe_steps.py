@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from netrx.config import RunConfig, parse_config, set_path
 from netrx.diagnose.prescriptions import (
     input_kind,
 )
 from netrx.errors import DataError, unknown_choice
+from netrx.evaluation import as_tensors
 from netrx.experiment import (
     Prepared,
     build_optimizer_for,
@@ -30,7 +30,6 @@ from netrx.experiment import (
 from netrx.population import Population
 from netrx.train import History, evaluate, fit
 from netrx.train.deadline import Budget, Deadline
-from netrx.train.losses import target_dtype
 
 FAMILIES_BY_KIND = {"table": ("mlp",), "signal": ("mlp", "cnn1d", "resnet1d"),
                     "image": ("mlp", "cnn2d", "resnet2d")}
@@ -96,12 +95,6 @@ def train_population(cfg: RunConfig, prepared: Prepared, budget: Budget,
                   batch_size=cfg.train.batch_size, callbacks=callbacks, progress=False,
                   task=prepared.dataset.task, lr=lr, **reg)
     return pop, history, member_errors(pop, prepared, history)
-
-
-def as_tensors(part: Any, pop: Population, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
-    X = torch.as_tensor(np.asarray(part.X)).to(pop.device, pop.dtype)
-    y = torch.as_tensor(np.asarray(part.y)).to(pop.device, target_dtype(prepared.objective))
-    return X, y
 
 
 def member_errors(pop: Population, prepared: Prepared,
