@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -25,7 +26,7 @@ TRIALS = 10
 
 def _config(tmp_path):
     cfg = {"data": {"dataset": "iris"}, "model": {"hidden": [8]},
-           "train": {"epochs": 12, "batch_size": 8},
+           "train": {"epochs": 150, "batch_size": 8},
            "search": {"space": {"optimizer.lr": "log_uniform(1e-3, 1e-1)",
                                 "optimizer.b1": "uniform(0.5, 0.95)"},
                       "strategy": "random", "trials": TRIALS, "slots": 3, "pruner": "none",
@@ -38,6 +39,17 @@ def _config(tmp_path):
 def _cmd(path, tmp_path, url, study, role="worker"):
     return [sys.executable, "-m", "netrx.cli", "tune", str(path), "--name", "r", "--out",
             str(tmp_path), "--storage", url, "--study", study, "--quiet", "--role", role]
+
+
+def _held_by(study, pid: int, other: bool = False) -> list:
+    """The trials that the worker with process id ``pid`` holds RUNNING (``other``: the
+    trials that any other worker has started, in any state)."""
+    def mine(t) -> bool:
+        return f"-{pid}-" in str(t.user_attrs.get(WORKER, ""))
+    trials = study.get_trials(deepcopy=False)
+    if other:
+        return [t for t in trials if WORKER in t.user_attrs and not mine(t)]
+    return [t for t in trials if t.state == TrialState.RUNNING and mine(t)]
 
 
 @pytest.mark.slow
@@ -54,15 +66,13 @@ def test_two_workers_share_a_study_and_survive_a_kill(backend, tmp_path, request
         path, name="r", out=str(tmp_path), storage=url, study=study_name, write=False)))
     try:
         study = None
-        for _ in range(1200):  # wait until worker a holds trials
-            time.sleep(0.1)
+        for _ in range(6000):  # wait until worker a holds trials
+            time.sleep(0.02)
             if a.poll() is not None:
                 pytest.fail(f"worker a ended early: {a.stdout.read().decode()[-2000:]}")
             try:
                 study = study or open_study(open_storage(url), study_name, url=url)
-                held = [t for t in study.get_trials(deepcopy=False)
-                        if t.state == TrialState.RUNNING
-                        and f"-{a.pid}-" in str(t.user_attrs.get(WORKER, ""))]
+                held = _held_by(study, a.pid)
             except Exception:
                 continue
             if held:
@@ -70,14 +80,27 @@ def test_two_workers_share_a_study_and_survive_a_kill(backend, tmp_path, request
         else:
             pytest.fail("worker a never started a trial")
         worker_b.start()  # worker b (this process) joins the study beside a ...
-        time.sleep(0.5)
-        for _ in range(600):  # ... and a dies mid-run, while it holds a RUNNING trial
-            held = [t for t in study.get_trials(deepcopy=False)
-                    if t.state == TrialState.RUNNING
-                    and f"-{a.pid}-" in str(t.user_attrs.get(WORKER, ""))]
-            if held or a.poll() is not None:
+        for _ in range(3000):
+            if _held_by(study, a.pid, other=True) or not worker_b.is_alive():
                 break
             time.sleep(0.01)
+        # ... and a dies mid-run, while it holds a RUNNING trial. The check is made on a
+        # stopped process (SIGSTOP), so a cannot finish its trial between check and kill;
+        # it reads through a storage without netrx's write lock on every transaction (a
+        # stopped worker may hold that lock), which SQLite's WAL lets read beside a writer.
+        observer = study if backend == "postgresql" else optuna.load_study(
+            study_name=study_name, storage=optuna.storages.RDBStorage(url))
+        for _ in range(3000):
+            if a.poll() is not None:
+                pytest.fail("worker a finished all its trials before it could be killed")
+            os.kill(a.pid, signal.SIGSTOP)
+            holds = bool(_held_by(observer, a.pid))
+            if holds:
+                break
+            os.kill(a.pid, signal.SIGCONT)
+            time.sleep(0.01)
+        else:
+            pytest.fail("worker a never held a RUNNING trial beside worker b")
         os.kill(a.pid, signal.SIGKILL)
         a.wait()
         worker_b.join(timeout=300)
