@@ -28,6 +28,8 @@ from netrx.recipe_steps import (
 )
 from netrx.train.deadline import Budget
 
+FULL_TRIAL_SHARE = 0.4  # at most this share of a round for one full trial: tune, then retrain
+
 
 def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -151,9 +153,16 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     # data), measured on the fit that produced the current best
     per_epoch = max(current["seconds"], 1e-3) / max(current.get("epochs_run", 1), 1)
     epochs = int(max_epochs or cfg.train.epochs)
-    if max_epochs and per_epoch * epochs > 0.5 * left:  # "train longer" within the round
-        epochs = int(max(cfg.train.epochs, min(epochs, 0.5 * left / per_epoch)))
+    if max_epochs and per_epoch * epochs > left / 3:  # "train longer" within the round
+        epochs = int(max(cfg.train.epochs, min(epochs, left / 3 / per_epoch)))
     per_trial = per_epoch * epochs  # a full (never pruned) wave of `slots` trials
+    if per_trial > FULL_TRIAL_SHARE * left:
+        # the first trial completes after ≈ one full trial's time and its winner's
+        # retraining takes as long: a shorter round cannot finish anything
+        ctx.log.decide(step, "round too short", f"{left:.0f} s left for rounds; a full trial "
+                       f"of {epochs} epochs takes ≈{per_trial:.0f} s, and its retraining as "
+                       "long", "stop tuning; go to the final step")
+        return {}
     fit_trials = int(left * 0.8 / per_trial * ctx.members * 2)  # ASHA stops most early
     trials = int(min(MAX_TRIALS, max(ctx.members, fit_trials)))
     strategy = "coarse_to_fine" if trials >= 4 * ctx.members else "tpe"

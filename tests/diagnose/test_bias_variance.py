@@ -98,6 +98,23 @@ def test_bias_recipe_changes_are_concrete_and_valid():
     assert cfg.model.hidden == [32, 32]  # the original is untouched
 
 
+def test_high_bias_with_regularization_searches_below_it():
+    """The notes: λ too large takes the network from overfitting to underfitting."""
+    from netrx.tune.space import parse_distribution
+
+    reg = _cfg(regularization={"l2": 0.3}, model={"hidden": [8], "dropout": 0.25})
+    less = {p.remedy: p for p in bias_remedies(reg, (40,), None)}["less regularization"]
+    new = less.apply(reg)
+    assert new.regularization.l2 == pytest.approx(0.1) and new.model.dropout == 0.15
+    l2 = parse_distribution(less.search["regularization.l2"])
+    assert l2.kind == "log_uniform" and l2.args == pytest.approx((0.01, 0.3))
+    rate = parse_distribution(less.search["model.dropout"])
+    assert rate.kind == "uniform" and rate.args == pytest.approx((0.0, 0.25))
+    only_l2 = {p.remedy: p for p in bias_remedies(_cfg(regularization={"l2": 1.0}))}
+    assert set(only_l2["less regularization"].search) == {"regularization.l2"}
+    assert "less regularization" not in {p.remedy for p in bias_remedies(_cfg())}
+
+
 def test_switching_optimizer_drops_hyperparameters_the_new_one_does_not_take():
     cfg = _cfg(optimizer={"name": "sgd", "lr": 0.1, "not_an_adam_key": 0.9})
     new = Change("optimizer.name", "adam").apply(cfg)

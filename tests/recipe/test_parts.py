@@ -160,3 +160,39 @@ def test_a_yaml_run_config_is_the_starting_point(tmp_path):
     assert cfg.members == 1 and cfg.seed == 3 and cfg.data.target_error == 0.05
     assert cfg.model.hidden == [16] and cfg.model.dropout == 0.1 and cfg.optimizer.lr == 0.001
     assert cfg.train.early_stopping is None  # the tuner's pruner plays that role
+
+
+def _round_context(tmp_path, total: float):
+    """A Context on iris with ``total`` seconds and nothing spent yet."""
+    from netrx.experiment import prepare
+    from netrx.recipe import State, _Log, base_config
+    from netrx.recipe_steps import Context
+    from netrx.train.deadline import Budget
+
+    cfg0 = base_config("iris", target=None, target_error=None, seed=0, device="cpu",
+                       name="r", out=str(tmp_path))
+    state = State.open(tmp_path / "state.json", {"source": "iris"})
+    lines: list[str] = []
+    clock = Budget(total)
+    ctx = Context(cfg0, prepare(cfg0), clock, total, 0.0, 4, "mlp", tmp_path, _Log(
+        state, lines.append), state, lambda: clock.elapsed)
+    return ctx, state
+
+
+def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
+    """A round needs the time of 2.5 full trials (one tuned to the end, one retrained);
+    with less it stops at once, logging why, instead of a tune that completes nothing."""
+    from netrx.recipe_round import round_step
+
+    ctx, state = _round_context(tmp_path, total=100.0)
+    cfg = ctx.cfg0.model_dump(mode="json")
+    cfg["train"]["epochs"] = 50
+    # the current best took 40 s for 50 epochs: a full trial ≈ 40 s > 0.4 × the ≈ 60 s of
+    # the rounds
+    current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 40.0,
+               "epochs_run": 50, "step": "baseline"}
+    outcome = round_step(ctx, "round1", current)
+    assert not outcome["accepted"]
+    last = state.data["decisions"][-1]
+    assert last["rule"] == "round too short" and "50 epochs" in last["numbers"]
+    assert not (tmp_path / "tune").exists()  # no study was started

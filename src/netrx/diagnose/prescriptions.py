@@ -5,7 +5,9 @@ Each :class:`Prescription` carries the :class:`Change` objects that carry it out
 should be searched rather than set, a search space for the tuner:
 
 - high bias → bigger network (wider, deeper), train longer, a better optimizer /
-  a tuned learning rate, a different architecture; repeat until the bias is fine;
+  a tuned learning rate, less regularization (where λ or dropout is set: the notes' "λ
+  too large ... from overfitting to underfitting"), a different architecture; repeat
+  until the bias is fine;
 - high variance → more data (augmentation when none can be had), regularization
   (L2, dropout, early stopping), a different architecture.
 
@@ -120,7 +122,8 @@ def _max(value: float | list[float]) -> float:
 
 def bias_remedies(cfg: RunConfig, input_shape: tuple[int, ...] | None = None,
                   columns: tuple[str, ...] | None = None) -> list[Prescription]:
-    """High bias: bigger network, train longer, better optimizer / tuned α, other family."""
+    """High bias: bigger network, train longer, better optimizer / tuned α, less
+    regularization, other family."""
     m, out = cfg.model, []
     if m.family == "mlp":
         hidden = list(m.hidden) or [100]
@@ -156,6 +159,9 @@ def bias_remedies(cfg: RunConfig, input_shape: tuple[int, ...] | None = None,
     else:
         out.append(Prescription("bias", "tune the learning rate",
                                 "search α on a log scale between 1e-4 and 1e-1", (), lr_space))
+    weaker = _weaker_regularization(cfg)
+    if weaker is not None:
+        out.append(weaker)
     family = _other_family(cfg, input_kind(input_shape, columns))
     if family is not None:
         out.append(Prescription("bias", "different architecture",
@@ -163,6 +169,30 @@ def bias_remedies(cfg: RunConfig, input_shape: tuple[int, ...] | None = None,
                                 (Change("model.family", family, "a better inductive bias for "
                                         "signals / images"),)))
     return out
+
+
+def _weaker_regularization(cfg: RunConfig) -> Prescription | None:
+    """The notes: a λ set too large drives W towards 0 and takes the network "from
+    overfitting to underfitting"; with high bias, search λ (and the dropout rate) below
+    their current values. None when the config has no L2 and no dropout."""
+    l2, rate = _max(cfg.regularization.l2), _max(cfg.model.dropout)
+    changes, search, said = [], {}, []
+    if l2 > 0:
+        changes.append(Change("regularization.l2", l2 / 3, "a smaller λ lets W fit the "
+                              "training set"))
+        search["regularization.l2"] = f"log_uniform({l2 / 30:.6g}, {l2:.6g})"
+        said.append(f"λ {l2:g} → {l2 / 3:.3g}")
+    if rate > 0:
+        lower = round(max(0.0, rate - 0.1), 3)
+        changes.append(Change("model.dropout", lower, "fewer dropped units fit the training "
+                              "set better"))
+        search["model.dropout"] = f"uniform(0, {rate:.6g})"
+        said.append(f"dropout {rate:g} → {lower:g}")
+    if not changes:
+        return None
+    return Prescription("bias", "less regularization",
+                        f"{', '.join(said)}, then search below the current values",
+                        tuple(changes), search)
 
 
 def variance_remedies(cfg: RunConfig, input_shape: tuple[int, ...] | None = None,
