@@ -66,7 +66,8 @@ def search_space(prescriptions: list[Prescription], cfg: RunConfig) -> tuple[dic
     ranges: dict[str, str] = {}
     max_epochs = None
     for p in prescriptions:
-        ranges.update(p.search)
+        for path, text in p.search.items():
+            ranges[path] = _hull(ranges[path], text) if path in ranges else text
         for c in p.changes:
             path, value = c.path, c.value
             if path.startswith("train.early_stopping"):
@@ -90,6 +91,19 @@ def search_space(prescriptions: list[Prescription], cfg: RunConfig) -> tuple[dic
         space[path] = str(Distribution("choice", tuple(opts)))
     space.update(ranges)
     return space, max_epochs
+
+
+def _hull(a: str, b: str) -> str:
+    """Two prescribed ranges for one path (high bias and high variance together: "less
+    L2" below λ, "more L2" above it): one range that holds both when they are of one
+    continuous kind, else the later one."""
+    from netrx.tune.space import Distribution, parse_distribution
+
+    da, db = parse_distribution(a), parse_distribution(b)
+    if da.kind != db.kind or da.kind not in ("log_uniform", "uniform"):
+        return b
+    return str(Distribution(da.kind, (min(da.args[0], db.args[0]),
+                                      max(da.args[1], db.args[1]))))
 
 
 def within_families(prescriptions: list[Prescription],

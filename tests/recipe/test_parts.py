@@ -57,6 +57,21 @@ def test_search_space_from_prescriptions():
     assert max_epochs == 20
 
 
+def test_high_bias_and_high_variance_search_one_range_holding_both_remedies():
+    """"Less regularization" (below λ and the dropout rate) and "more regularization"
+    (the variance remedies' ranges) on one path: the search covers both."""
+    from netrx.diagnose import bias_remedies, variance_remedies
+
+    cfg = parse_config({"model": {"hidden": [16], "dropout": 0.3},
+                        "regularization": {"l2": 0.002}, "train": {"epochs": 10}})
+    from netrx.tune.space import parse_distribution
+
+    space, _ = search_space(bias_remedies(cfg) + variance_remedies(cfg), cfg)
+    l2, rate = (parse_distribution(space[k]) for k in ("regularization.l2", "model.dropout"))
+    assert l2.kind == "log_uniform" and l2.args == pytest.approx((0.002 / 30, 10.0))
+    assert rate.kind == "uniform" and rate.args == pytest.approx((0.0, 0.5))
+
+
 def test_a_named_family_is_not_overruled_by_the_different_architecture_remedy():
     ps = [Prescription("bias", "wider", "", (Change("model.hidden", [32]),)),
           Prescription("bias", "other family", "", (Change("model.family", "cnn1d"),))]
