@@ -202,8 +202,8 @@ def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
     ctx, state = _round_context(tmp_path, total=100.0)
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
-    # the current best took 40 s for 50 epochs: a full trial ≈ 40 s > 0.4 × the ≈ 60 s of
-    # the rounds
+    # the current best took 40 s for 50 epochs: a full trial ≈ 40 s > 0.4 × the 80 s
+    # left until the rounds' share (80 % of the budget) ends
     current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 40.0,
                "epochs_run": 50, "step": "baseline"}
     outcome = round_step(ctx, "round1", current)
