@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from netrx.console import fmt, print_result
-from netrx.errors import ConfigError, NetrxError, did_you_mean
+from netrx.console import print_datasets, print_improve, print_playground, print_result
+from netrx.errors import ConfigError, NetrxError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="netrx: train, diagnose and improve deep networks with the course's "
@@ -43,68 +42,7 @@ def datasets() -> None:
     """List the built-in datasets with their shapes, classes and splits."""
     from netrx.data import describe_builtins
 
-    table = Table(title="built-in datasets")
-    for col in ("name", "examples", "input shape", "classes", "task", "test split"):
-        table.add_column(col, no_wrap=col in ("name", "input shape"))
-    for d in describe_builtins():
-        table.add_row(str(d["name"]), str(d["n_examples"]), str(tuple(d["input_shape"])),
-                      str(d["n_classes"]), str(d["task"]),
-                      f"own ({d['n_test']})" if d["has_test_split"] else "carved")
-    console.print(table)
-    console.print("Splits: train/dev/test, stratified and seeded (--seed). A dataset's own "
-                  "test split stays the test set and dev is carved from train; otherwise dev "
-                  "and test are carved from the data (fractions data.dev, data.test).")
-
-
-def _vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:
-    import numpy as np
-
-    from netrx.config import MEMBER_KEYS
-    from netrx.tune.space import parse_assignment
-
-    paths = {**MEMBER_KEYS, **{v: v for v in MEMBER_KEYS.values()}}
-    out: dict[str, Any] = {}
-    rng = np.random.default_rng(seed)
-    for text in vary:
-        key, dist = parse_assignment(text)
-        if key not in paths:
-            raise ConfigError(
-                f"--vary {key!r} cannot differ between members of one population"
-                f"{did_you_mean(key, paths)}; member-wise keys: {', '.join(MEMBER_KEYS)} "
-                "(architecture and batch size are searched with `netrx tune`)")
-        if members < 2:
-            raise ConfigError("--vary needs a population: add --members K with K ≥ 2")
-        out[paths[key]] = dist.sample(rng, members)
-    return out
-
-
-def _schedule_flags(name: str | None, params: list[str]) -> dict[str, Any]:
-    """``--schedule NAME --schedule-param KEY=VALUE ...`` as config overrides (a new
-    ``--schedule`` replaces the config's schedule; parameters alone amend it)."""
-    import ast
-
-    out: dict[str, Any] = {}
-    if name is not None:
-        out["optimizer.schedule"] = {"name": name}
-    for text in params:
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--schedule-param {text!r}: write KEY=VALUE, e.g. decay_rate=1")
-        try:
-            value = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            value = raw.strip()
-        out[f"optimizer.schedule.{key.strip()}"] = value
-    return out
-
-
-def _parse_hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
-    except ValueError:
-        raise ConfigError(f"--hidden {text!r}: give comma-separated widths such as 100,100") \
-            from None
-    return sizes
+    print_datasets(console, describe_builtins())
 
 
 @app.command()
@@ -171,6 +109,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
+    from netrx.cli_flags import parse_hidden, schedule_flags, vary_overrides
     from netrx.config import load_yaml, merge, parse_config
     from netrx.experiment import run
 
@@ -178,7 +117,7 @@ def train(
     flags = {
         "data.dataset": dataset, "data.target": target, "data.task": task,
         "data.impute": impute, "model.family": model,
-        "model.hidden": _parse_hidden(hidden) if hidden is not None else None,
+        "model.hidden": parse_hidden(hidden) if hidden is not None else None,
         "model.activation": activation, "model.init": init, "model.dropout": dropout,
         "model.batch_norm": batch_norm, "optimizer.name": optimizer, "optimizer.lr": lr,
         "train.epochs": epochs, "train.batch_size": batch_size, "members": members,
@@ -193,13 +132,13 @@ def train(
         "transfer.strategy": transfer, "transfer.similarity": similarity,
         "train.tensorboard": tensorboard,
     }
-    flags.update(_schedule_flags(schedule, schedule_param or []))
+    flags.update(schedule_flags(schedule, schedule_param or []))
     if reduce_lr_on_plateau is not None:
         flags["train.reduce_lr_on_plateau"] = {"patience": reduce_lr_on_plateau}
     data = merge(base, {k: v for k, v in flags.items() if v is not None})
     if vary:  # drawn before validation: --vary replaces a per-member list of the file
         sizes = parse_config({k: data[k] for k in ("members", "seed") if k in data})
-        data = merge(data, _vary_overrides(vary, sizes.members, sizes.seed))
+        data = merge(data, vary_overrides(vary, sizes.members, sizes.seed))
     cfg = parse_config(data)
     if resume and cfg.name is None:
         raise ConfigError("--resume needs the --name of the interrupted run")
@@ -323,12 +262,7 @@ def diagnose(
     """Bias / variance verdict and the basic recipe for a finished run, or learning curves."""
     from netrx.diagnose import diagnose_run
     from netrx.diagnose import learning_curve as make_curve
-    from netrx.diagnose.render import (
-        diagnosis_table,
-        learning_curve_table,
-        members_table,
-        recipe_lines,
-    )
+    from netrx.diagnose.render import print_learning_curve, print_verdict
 
     thresholds = {"bias_threshold": bias_threshold, "variance_threshold": variance_threshold}
     if learning_curve:
@@ -336,41 +270,13 @@ def diagnose(
 
         cfg = load_config(path)
         curve = make_curve(cfg, fractions, target_error=target_error)
-        console.print(learning_curve_table(curve))
-        d = curve.diagnosis(**thresholds)
-        console.print(f"at m = {curve.points[-1].n_train}: {d.explain()}", highlight=False)
-        slope = curve.dev_slope()
-        hint = "more data still helps" if slope < -0.005 else \
-            "flat: more data alone will not help much"
-        console.print(f"dev error per doubling of m: {slope:+.2%} ({hint})", highlight=False)
+        print_learning_curve(console, curve, **thresholds)
         out = png or Path(cfg.out) / f"learning-curve-{Path(cfg.data.dataset).stem}.png"
         console.print(f"plot written to {curve.plot(out)}")
         return
     verdict = diagnose_run(path, target_error=target_error, all_members=all_members,
                            **thresholds)
-    if verdict.task == "regression":
-        console.print("[yellow]regression run: errors are MSE, thresholds in the same units[/]")
-    if all_members:
-        console.print(members_table(verdict))
-        groups: dict[str, list] = {}
-        for m in verdict.members:
-            if m.diagnosis is not None:
-                groups.setdefault(m.diagnosis.verdict, []).append(m)
-        for name, ms in groups.items():
-            console.print(f"\n[bold]{name}[/] (members {', '.join(str(m.member) for m in ms)}):")
-            for line in recipe_lines(ms[0].prescriptions):
-                console.print(line, highlight=False, markup=False)
-        return
-    best = verdict.members[0]
-    if best.diagnosis is None:
-        console.print(f"member {best.member}: {best.note}")
-        return
-    console.print(diagnosis_table(best.diagnosis, f"bias / variance — {verdict.run_dir.name}, "
-                                                  f"best member {best.member}"))
-    console.print(best.diagnosis.explain(), highlight=False)
-    console.print("\n[bold]basic recipe[/]")
-    for line in recipe_lines(best.prescriptions):
-        console.print(line, highlight=False, markup=False)
+    print_verdict(console, verdict, all_members=all_members)
 
 
 @app.command()
@@ -385,15 +291,7 @@ def playground(
     from netrx.playground import write
 
     written = write(out, steps)
-    table = Table(title="f − f* after the last step")
-    names = list(written["results"])
-    table.add_column("optimizer")
-    for n in names:
-        table.add_column(n, justify="right")
-    opts = [t.optimizer for t in written["results"][names[0]]]
-    for i, o in enumerate(opts):
-        table.add_row(o, *[f"{float(written['results'][n][i].loss[-1]):.2e}" for n in names])
-    console.print(table)
+    print_playground(console, written["results"])
     console.print(f"wrote {written['html']} and {written['png']}")
 
 
@@ -483,25 +381,7 @@ def improve(
         err_console.print("interrupted; completed steps are saved. Run the same command "
                           "(same --name) to resume.")
         raise typer.Exit(130) from None
-    table = Table(title="decision log")
-    for col in ("step", "rule", "numbers", "action"):
-        table.add_column(col, overflow="fold")
-    for d in result.decisions:
-        table.add_row(*(str(d[c]) for c in ("step", "rule", "numbers", "action")))
-    console.print(table)
-    is_reg = result.task == "regression"
-    final = Table(title="final: chosen on dev, test evaluated once")
-    for col in ("predictor", "what", f"dev {'MSE' if is_reg else 'error'}", "chosen"):
-        final.add_column(col)
-    for row in result.final["table"]:
-        final.add_row(row["predictor"], row["what"], fmt(row["dev_error"]),
-                      "✓" if row["predictor"] == result.final["chosen"] else "")
-    console.print(final)
-    t = result.final["test_error"]
-    console.print(f"test MSE {t:.4g}" if is_reg else
-                  f"test accuracy {1 - t:.2%} (error {t:.4f})")
-    console.print(f"{result.seconds:.1f} s of a {result.budget:.0f} s budget; run written to "
-                  f"{result.run_dir}")
+    print_improve(console, result)
     from netrx.report import build_report
 
     console.print(f"report: {build_report(result.run_dir)}")

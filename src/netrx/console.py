@@ -50,3 +50,56 @@ def print_result(console: Console, result: Any) -> None:
         console.print(f"[yellow]diverged (loss NaN/inf, frozen): members {diverged}[/]")
     if result.run_dir is not None:
         console.print(f"run written to {result.run_dir}")
+
+
+def print_improve(console: Console, result: Any) -> None:
+    """``netrx improve``'s decision log, its final table (single / ensemble / Polyak on dev,
+    the chosen one marked) and the one test figure."""
+    table = Table(title="decision log")
+    for col in ("step", "rule", "numbers", "action"):
+        table.add_column(col, overflow="fold")
+    for d in result.decisions:
+        table.add_row(*(str(d[c]) for c in ("step", "rule", "numbers", "action")))
+    console.print(table)
+    is_reg = result.task == "regression"
+    final = Table(title="final: chosen on dev, test evaluated once")
+    for col in ("predictor", "what", f"dev {'MSE' if is_reg else 'error'}", "chosen"):
+        final.add_column(col)
+    for row in result.final["table"]:
+        final.add_row(row["predictor"], row["what"], fmt(row["dev_error"]),
+                      "✓" if row["predictor"] == result.final["chosen"] else "")
+    console.print(final)
+    t = result.final["test_error"]
+    console.print(f"test MSE {t:.4g}" if is_reg else
+                  f"test accuracy {1 - t:.2%} (error {t:.4f})")
+    console.print(f"{result.seconds:.1f} s of a {result.budget:.0f} s budget; run written to "
+                  f"{result.run_dir}")
+
+
+def print_playground(console: Console, results: dict[str, Any]) -> None:
+    """``netrx playground``: f − f* after the last step, one row per optimizer and one
+    column per test function."""
+    table = Table(title="f − f* after the last step")
+    names = list(results)
+    table.add_column("optimizer")
+    for n in names:
+        table.add_column(n, justify="right")
+    opts = [t.optimizer for t in results[names[0]]]
+    for i, o in enumerate(opts):
+        table.add_row(o, *[f"{float(results[n][i].loss[-1]):.2e}" for n in names])
+    console.print(table)
+
+
+def print_datasets(console: Console, builtins: list[dict[str, Any]]) -> None:
+    """``netrx datasets``: one row per built-in data set, and how it is split."""
+    table = Table(title="built-in datasets")
+    for col in ("name", "examples", "input shape", "classes", "task", "test split"):
+        table.add_column(col, no_wrap=col in ("name", "input shape"))
+    for d in builtins:
+        table.add_row(str(d["name"]), str(d["n_examples"]), str(tuple(d["input_shape"])),
+                      str(d["n_classes"]), str(d["task"]),
+                      f"own ({d['n_test']})" if d["has_test_split"] else "carved")
+    console.print(table)
+    console.print("Splits: train/dev/test, stratified and seeded (--seed). A dataset's own "
+                  "test split stays the test set and dev is carved from train; otherwise dev "
+                  "and test are carved from the data (fractions data.dev, data.test).")

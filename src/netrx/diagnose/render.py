@@ -1,4 +1,5 @@
-"""Rich tables and text for the diagnostics (used by ``netrx gradcheck`` / ``diagnose``)."""
+"""Rich tables and text for the diagnostics, and what ``netrx gradcheck`` / ``diagnose``
+print."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from netrx.diagnose.bias_variance import Diagnosis
     from netrx.diagnose.gradcheck import GradCheckResult
     from netrx.diagnose.learning_curve import LearningCurve
@@ -113,3 +116,43 @@ def learning_curve_table(curve: LearningCurve) -> Table:
         table.add_row(f"{p.fraction:g}", str(p.n_train), _pct(p.train_error),
                       _pct(p.dev_error), _signed(p.dev_error - p.train_error))
     return table
+
+
+def print_learning_curve(console: Console, curve: LearningCurve, **thresholds: float) -> None:
+    """The learning-curve table, the verdict at the full training set and the dev error's
+    slope per doubling of m."""
+    console.print(learning_curve_table(curve))
+    d = curve.diagnosis(**thresholds)
+    console.print(f"at m = {curve.points[-1].n_train}: {d.explain()}", highlight=False)
+    slope = curve.dev_slope()
+    hint = "more data still helps" if slope < -0.005 else \
+        "flat: more data alone will not help much"
+    console.print(f"dev error per doubling of m: {slope:+.2%} ({hint})", highlight=False)
+
+
+def print_verdict(console: Console, verdict: RunVerdict, all_members: bool = False) -> None:
+    """``netrx diagnose RUN``: the best member's table, explanation and recipe, or (all
+    members) the members' table and one recipe per verdict."""
+    if verdict.task == "regression":
+        console.print("[yellow]regression run: errors are MSE, thresholds in the same units[/]")
+    if all_members:
+        console.print(members_table(verdict))
+        groups: dict[str, list] = {}
+        for m in verdict.members:
+            if m.diagnosis is not None:
+                groups.setdefault(m.diagnosis.verdict, []).append(m)
+        for name, ms in groups.items():
+            console.print(f"\n[bold]{name}[/] (members {', '.join(str(m.member) for m in ms)}):")
+            for line in recipe_lines(ms[0].prescriptions):
+                console.print(line, highlight=False, markup=False)
+        return
+    best = verdict.members[0]
+    if best.diagnosis is None:
+        console.print(f"member {best.member}: {best.note}")
+        return
+    console.print(diagnosis_table(best.diagnosis, f"bias / variance — {verdict.run_dir.name}, "
+                                                  f"best member {best.member}"))
+    console.print(best.diagnosis.explain(), highlight=False)
+    console.print("\n[bold]basic recipe[/]")
+    for line in recipe_lines(best.prescriptions):
+        console.print(line, highlight=False, markup=False)

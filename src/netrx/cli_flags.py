@@ -1,0 +1,62 @@
+"""The ``netrx train`` flags that are more than one config key: ``--vary``, ``--schedule``
+with ``--schedule-param``, ``--hidden``, each turned into config overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netrx.errors import ConfigError, did_you_mean
+
+
+def vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:
+    """``--vary KEY=DIST ...``: one seeded draw of ``DIST`` per member for each per-member
+    key (a population's members may differ only in those)."""
+    import numpy as np
+
+    from netrx.config import MEMBER_KEYS
+    from netrx.tune.space import parse_assignment
+
+    paths = {**MEMBER_KEYS, **{v: v for v in MEMBER_KEYS.values()}}
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(seed)
+    for text in vary:
+        key, dist = parse_assignment(text)
+        if key not in paths:
+            raise ConfigError(
+                f"--vary {key!r} cannot differ between members of one population"
+                f"{did_you_mean(key, paths)}; member-wise keys: {', '.join(MEMBER_KEYS)} "
+                "(architecture and batch size are searched with `netrx tune`)")
+        if members < 2:
+            raise ConfigError("--vary needs a population: add --members K with K ≥ 2")
+        out[paths[key]] = dist.sample(rng, members)
+    return out
+
+
+def schedule_flags(name: str | None, params: list[str]) -> dict[str, Any]:
+    """``--schedule NAME --schedule-param KEY=VALUE ...`` as config overrides (a new
+    ``--schedule`` replaces the config's schedule; parameters alone amend it)."""
+    import ast
+
+    out: dict[str, Any] = {}
+    if name is not None:
+        out["optimizer.schedule"] = {"name": name}
+    for text in params:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--schedule-param {text!r}: write KEY=VALUE, e.g. decay_rate=1")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        out[f"optimizer.schedule.{key.strip()}"] = value
+    return out
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``--hidden 100,100`` as a list of widths."""
+    try:
+        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise ConfigError(f"--hidden {text!r}: give comma-separated widths such as 100,100") \
+            from None
+    return sizes
