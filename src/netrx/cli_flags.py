@@ -14,7 +14,7 @@ def vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:
     import numpy as np
 
     from netrx.config import MEMBER_KEYS
-    from netrx.tune.space import parse_assignment
+    from netrx.tune.distributions import parse_assignment
 
     paths = {**MEMBER_KEYS, **{v: v for v in MEMBER_KEYS.values()}}
     out: dict[str, Any] = {}

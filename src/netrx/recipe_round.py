@@ -60,7 +60,7 @@ def search_space(prescriptions: list[Prescription], cfg: RunConfig) -> tuple[dic
     ``model.channels`` of a residual family becomes ``model.width``; early stopping is
     left out (the pruner plays that role)."""
     from netrx.config import get_path
-    from netrx.tune.space import Distribution
+    from netrx.tune.distributions import Distribution
 
     options: dict[str, list[Any]] = {}
     ranges: dict[str, str] = {}
@@ -97,7 +97,7 @@ def _hull(a: str, b: str) -> str:
     """Two prescribed ranges for one path (high bias and high variance together: "less
     L2" below λ, "more L2" above it): one range that holds both when they are of one
     continuous kind, else the later one."""
-    from netrx.tune.space import Distribution, parse_distribution
+    from netrx.tune.distributions import Distribution, parse_distribution
 
     da, db = parse_distribution(a), parse_distribution(b)
     if da.kind != db.kind or da.kind not in ("log_uniform", "uniform"):

@@ -100,7 +100,7 @@ def test_bias_recipe_changes_are_concrete_and_valid():
 
 def test_high_bias_with_regularization_searches_below_it():
     """The notes: λ too large takes the network from overfitting to underfitting."""
-    from netrx.tune.space import parse_distribution
+    from netrx.tune.distributions import parse_distribution
 
     reg = _cfg(regularization={"l2": 0.3}, model={"hidden": [8], "dropout": 0.25})
     less = {p.remedy: p for p in bias_remedies(reg, (40,), None)}["less regularization"]

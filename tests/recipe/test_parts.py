@@ -64,7 +64,7 @@ def test_high_bias_and_high_variance_search_one_range_holding_both_remedies():
 
     cfg = parse_config({"model": {"hidden": [16], "dropout": 0.3},
                         "regularization": {"l2": 0.002}, "train": {"epochs": 10}})
-    from netrx.tune.space import parse_distribution
+    from netrx.tune.distributions import parse_distribution
 
     space, _ = search_space(bias_remedies(cfg) + variance_remedies(cfg), cfg)
     l2, rate = (parse_distribution(space[k]) for k in ("regularization.l2", "model.dropout"))

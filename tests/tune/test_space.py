@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from netrx.errors import ConfigError
+from netrx.tune.distributions import parse_assignment, parse_distribution
 from netrx.tune.settings import load_tune_config, parse_budget
-from netrx.tune.space import Space, parse_assignment, parse_distribution
+from netrx.tune.space import Space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

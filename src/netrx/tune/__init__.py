@@ -1,6 +1,7 @@
 """Hyperparameter search on the population engine.
 
-- :mod:`~netrx.tune.space`: distributions on the notes' scales (log α, 1 − β) → Optuna.
+- :mod:`~netrx.tune.distributions`: distributions on the notes' scales (log α, 1 − β) →
+  Optuna; :mod:`~netrx.tune.space`: a whole space of (conditional) keys.
 - :mod:`~netrx.tune.settings`: the ``search`` section of a tune config, validated.
 - :mod:`~netrx.tune.search`: the batched ask/tell engine; trials come from
   :mod:`~netrx.tune.source` (budget, groups) and stream through population slots
@@ -16,8 +17,9 @@ Optuna is imported only when a search runs.
 """
 
 from netrx.tune.api import TuneResult, tune
+from netrx.tune.distributions import Distribution, parse_assignment, parse_distribution
 from netrx.tune.settings import SearchConfig, TuneConfig, load_tune_config
-from netrx.tune.space import Distribution, Param, Space, parse_assignment, parse_distribution
+from netrx.tune.space import Param, Space
 
 __all__ = [
     "Distribution",

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from netrx.errors import ConfigError
-from netrx.tune.space import Distribution, Space
+from netrx.tune.distributions import Distribution
+from netrx.tune.space import Space
 
 
 def scale_range(d: Distribution) -> tuple[float, float]:

@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from netrx.config import MEMBER_KEYS, RunConfig, load_yaml, parse_config, set_path
 from netrx.errors import ConfigError, did_you_mean
-from netrx.tune.space import Distribution, Param, Space
+from netrx.tune.distributions import Distribution
+from netrx.tune.space import Param, Space
 
 STRATEGIES = ("grid", "random", "sobol", "tpe", "coarse_to_fine")
 PRUNERS = ("none", "median", "asha", "hyperband")
