@@ -2,13 +2,11 @@
 basic recipe, and learning curves."""
 
 from netrx.diagnose.bias_variance import Diagnosis, bias_variance
-from netrx.diagnose.gradcheck import (
+from netrx.diagnose.gradcheck import GradCheckWarning, gradcheck, gradcheck_config
+from netrx.diagnose.gradcheck_result import (
     GradCheckResult,
-    GradCheckWarning,
     TensorCheck,
     band,
-    gradcheck,
-    gradcheck_config,
     relative_difference,
 )
 from netrx.diagnose.gradients import GradientFlag, GradientFlowWarning, GradientMonitor

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from netrx.diagnose.bias_variance import Diagnosis
-    from netrx.diagnose.gradcheck import GradCheckResult
+    from netrx.diagnose.gradcheck_result import GradCheckResult
     from netrx.diagnose.learning_curve import LearningCurve
     from netrx.diagnose.prescriptions import Prescription
     from netrx.diagnose.verdict import RunVerdict
