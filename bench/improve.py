@@ -15,7 +15,7 @@ Parts (each one process of this script, each with the whole machine):
                         the winner is refitted on train + dev inside the budget
 =====================  ====================================================================
 
-Every tool sees the same train / dev / test split (``netrx.experiment.prepare``, seed 0,
+Every tool sees the same train / dev / test split (``netrx.experiment.execute.prepare``, seed 0,
 inputs standardised on the training set); the test set is evaluated once, for the chosen
 model. Results are written to ``--results`` (one JSON file per part, so that an interrupted
 bench keeps the parts it finished) and the table of every finished part is printed at the

@@ -29,13 +29,13 @@ import torch
 
 import netrx
 from netrx.config import parse_config
-from netrx.constraints import ProximalL1
 from netrx.data.augment import SignalAugment
 from netrx.experiment import prepare
 from netrx.nn import DropConnect, Dropout, mlp
 from netrx.optim import adam
-from netrx.penalties import l2_penalty
-from netrx.population import Population
+from netrx.population.population import Population
+from netrx.regularize.constraints import ProximalL1
+from netrx.regularize.penalties import l2_penalty
 from netrx.train import EarlyStopping, evaluate
 
 

@@ -7,8 +7,8 @@ Every condition trains K members (seeds seed…seed+K−1) for the same number o
 with Adam; the table gives the mean ± standard deviation over members of the test error
 on the 5–9 digits of MNIST-1D's test split. Each row's train/dev sets are n per class for
 training plus n/4 per class for dev (what picks the stage of the "stages" plan). The plans
-are applied with :func:`netrx.transfer.resolve` and trained with
-:func:`netrx.experiment.run`, the code path of ``netrx train --init-from``.
+are applied with :func:`netrx.transfer.plans.resolve` and trained with
+:func:`netrx.experiment.execute.run`, the code path of ``netrx train --init-from``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import torch
 from netrx.config import parse_config
 from netrx.data import load
 from netrx.experiment import prepare, run
-from netrx.transfer import layer_groups, resolve, strategy
+from netrx.experiment.transfer import resolve
+from netrx.transfer import layer_groups, strategy
 
 PLANS = {  # column -> (examples per class that selects the cell, similarity)
     "linear on top": (1, "similar"),
@@ -52,7 +53,7 @@ def _epochs(n_train: int, updates: int, batch_size: int) -> int:
 
 def _test_errors(result) -> np.ndarray:
     """Test error (%) of every member (run() reports the test error of the best only)."""
-    from netrx.experiment import _tensors
+    from netrx.experiment.execute import _tensors
     from netrx.train import evaluate
 
     test = result.prepared.splits.test

@@ -24,7 +24,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
                         "train": {"epochs": 6, "batch_size": 16}})
     run(cfg.model_copy(update={"name": "clean"}), progress=False)
 
-    import netrx.experiment as ex
+    import netrx.experiment.assemble as ex
 
     real_fit = ex.fit
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from netrx import playground
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.errors import ConfigError
+from netrx.report import playground
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import netrx
 from netrx.errors import ConfigError
 from netrx.nn import BatchNorm, Dropout, mlp
 from netrx.optim import adam, sgd
-from netrx.population import Population
+from netrx.population.population import Population
 
 
 def _data(n=240, d=12, c=4, seed=0):

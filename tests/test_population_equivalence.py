@@ -1,5 +1,5 @@
-"""The fast forward routes of a population (netrx.batched) compute what vmap computes, and
-member k of a population trained on them equals a single run with seed k."""
+"""The fast forward routes of a population (netrx.population.batched) compute what vmap
+computes, and member k of a population trained on them equals a single run with seed k."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import netrx
-from netrx.batched import LayerPlan
 from netrx.nn import mlp
 from netrx.optim import adam
-from netrx.population import Population
+from netrx.population.batched import LayerPlan
+from netrx.population.population import Population
 
 
 def _data(n=192, d=10, c=3, seed=1):

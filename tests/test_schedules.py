@@ -9,10 +9,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from netrx import schedules
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.config import parse_config
 from netrx.errors import ConfigError
+from netrx.optim import schedules
 
 T = np.arange(1, 501)  # update index t, 1-based
 SPE = 7  # steps per epoch

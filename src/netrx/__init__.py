@@ -1,7 +1,7 @@
 """netrx: improve deep neural networks with the course's playbook, as software."""
 
 from netrx.errors import ConfigError, DataError, DivergedError, NetrxError
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.train import fit
 
 __version__ = "0.1.0"
@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 _LAZY = {  # imported on first use, so that `import netrx` does not load scikit-learn
     "NetClassifier": "netrx.estimators",
     "NetRegressor": "netrx.estimators",
-    "load": "netrx.rundir",
-    "improve": "netrx.recipe",
+    "load": "netrx.experiment.predictor",
+    "improve": "netrx.recipe.plan",
 }
 
 

@@ -47,6 +47,11 @@ MEMBER_KEYS = {
 DEFAULT_LR = {"lbfgs": 1.0}  # L-BFGS: scale of the quasi-Newton step
 
 
+def member_values(value: MemberValue, members: int) -> list[float]:
+    """A member-wise value (one number, or one per member) as K floats."""
+    return [float(v) for v in value] if isinstance(value, list) else [float(value)] * members
+
+
 def _values(v: MemberValue | None) -> list[float]:
     return [] if v is None else list(v) if isinstance(v, list) else [v]
 
@@ -114,7 +119,7 @@ class OptimizerConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = "adam"
     lr: MemberValue = 1e-3
-    # a learning-rate schedule {name: cosine, total: 1000, ...} (netrx.schedules), α0 = lr
+    # a learning-rate schedule {name: cosine, total: 1000, ...} (netrx.optim.schedules), α0 = lr
     schedule: dict[str, Any] | None = None
 
     @model_validator(mode="before")
@@ -251,7 +256,7 @@ class TrainConfig(_Section):
 
 
 class TransferConfig(_Section):
-    """Start from a trained network (:mod:`netrx.transfer`): ``init_from`` a run directory or
+    """Start from a trained network (:mod:`netrx.transfer.plans`): ``init_from`` a run directory or
     a state-dict file; ``freeze`` the first N layers; ``stage`` cuts the network after layer
     s under a new linear output layer; the output layer is always re-initialised, its
     learning rate × ``head_lr_multiplier``, a pretrained layer d layers below it

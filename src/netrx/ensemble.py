@@ -24,7 +24,7 @@ from torch import Tensor
 from netrx.errors import ConfigError
 from netrx.nn.layers import BatchNorm
 from netrx.optim.ewa import ewa
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.train.callbacks import Callback, EpochLog, FitState
 from netrx.train.losses import Objective
 

@@ -38,13 +38,6 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(*args, **kwargs)
 
 
-class _Inputs:
-    """What the population builders read of a fitted preprocessing: the input shape."""
-
-    def __init__(self, n_features: int) -> None:
-        self.input_shape_ = (int(n_features),)
-
-
 class _NetEstimator(BaseEstimator):
     """Shared parameters and training; see :class:`NetClassifier` for their meaning."""
 
@@ -145,14 +138,8 @@ class _NetEstimator(BaseEstimator):
     def fit(self, X: Any, y: Any) -> _NetEstimator:
         """Validate X, y; standardize X on these rows; train ``members`` networks."""
         from netrx.data import Dataset, Split, Splits, Standardizer
-        from netrx.experiment import (
-            Prepared,
-            build_optimizer_for,
-            build_population,
-            callbacks_for,
-            regularizers_for,
-        )
-        from netrx.train import fit as train
+        from netrx.experiment.assemble import train
+        from netrx.experiment.prepared import Prepared
         from netrx.train.losses import objective_for
 
         X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32],
@@ -169,16 +156,10 @@ class _NetEstimator(BaseEstimator):
         empty = Split(Xs[:0], y_enc[:0])
         dataset = Dataset(type(self).__name__, Xs[:1], y_enc[:1], self._task,
                           classes=tuple(str(c) for c in range(n_classes)))
-        prepared = Prepared(dataset, _Inputs(X.shape[1]), Splits(parts[0], parts[1], empty),
-                            objective)  # type: ignore[arg-type]
-        pop = build_population(cfg, prepared)
-        optimizer, lr = build_optimizer_for(cfg, pop, n_train=len(train_idx))
-        reg = regularizers_for(cfg, prepared, pop, lr)
-        callbacks = reg.pop("callbacks") + callbacks_for(cfg)
-        history = train(pop, parts[0], parts[1] if len(dev_idx) else None, optimizer=optimizer,
-                        epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-                        callbacks=callbacks, progress=bool(self.verbose), task=self._task,
-                        lr=lr, **reg)
+        prepared = Prepared(dataset, self.standardizer_, Splits(parts[0], parts[1], empty),
+                            objective)
+        pieces, history = train(cfg, prepared, progress=bool(self.verbose))
+        pop = pieces.population
         self.config_ = cfg
         self.population_ = _float64(pop)
         self.history_ = history
@@ -236,17 +217,11 @@ class _NetEstimator(BaseEstimator):
         weights, diverged = state.pop("_weights", None), state.pop("_diverged", None)
         self.__dict__.update(state)
         if weights is not None:
-            from netrx.data import Dataset, Split, Splits
-            from netrx.experiment import Prepared, build_population
+            from netrx.experiment.build import build_population
             from netrx.train.losses import LOSSES
 
-            n_classes = len(getattr(self, "classes_", ()))
-            empty = Split(np.zeros((0, self.n_features_in_), np.float32), np.zeros(0))
-            dataset = Dataset(type(self).__name__, empty.X, empty.y, self._task,
-                              classes=tuple(str(c) for c in range(n_classes)))
-            prepared = Prepared(dataset, _Inputs(self.n_features_in_),
-                                Splits(empty, empty, empty), LOSSES[self.objective_])
-            pop = _float64(build_population(self.config_, prepared))  # type: ignore[arg-type]
+            n_outputs = LOSSES[self.objective_].n_outputs(len(getattr(self, "classes_", ())))
+            pop = _float64(build_population(self.config_, (self.n_features_in_,), n_outputs))
             pop.load_stacked_state(weights)
             pop.diverged.copy_(diverged.to(pop.device))
             self.population_ = pop
@@ -256,7 +231,7 @@ def _float64(pop: Any) -> Any:
     """A float64 copy of a trained population, for prediction: float32 products change in
     the last bits with the batch size, and a prediction should not depend on which other
     rows it is computed with (scikit-learn checks that to 1e-7)."""
-    from netrx.population import Population
+    from netrx.population.population import Population
 
     out = Population(pop.member_module(0), pop.members, seed=pop.seeds, device=pop.device,
                      dtype=torch.float64, reinit=False)
@@ -273,7 +248,7 @@ def _schedule_spec(schedule: str | dict[str, Any] | None, epochs: int) -> dict |
         return schedule
     import inspect
 
-    from netrx.schedules import SCHEDULES
+    from netrx.optim.schedules import SCHEDULES
 
     spec: dict[str, Any] = {"name": schedule}
     factory = SCHEDULES.get(schedule)

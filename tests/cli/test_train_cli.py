@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import netrx.rundir
-from netrx.cli import app
+import netrx.experiment.predictor
+from netrx.cli.app import app
 
 runner = CliRunner()
 
@@ -54,7 +54,7 @@ def test_train_builtin_writes_run_directory_and_predict_uses_it(tmp_path):
     assert pred.exit_code == 0, pred.output
     frame = pd.read_csv(out)
     assert len(frame) == 178 and "prediction" in frame
-    predictor = netrx.rundir.load(run)
+    predictor = netrx.experiment.predictor.load(run)
     proba = predictor.predict_proba(np.zeros((2, 13)))
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
 

@@ -10,7 +10,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import netrx.nn.builders
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.config import parse_config
 from netrx.diagnose import bias_variance, diagnose_run, learning_curve
 from netrx.diagnose.learning_curve import nested_order, parse_fractions

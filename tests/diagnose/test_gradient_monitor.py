@@ -85,7 +85,7 @@ class _Capture(Callback):
     def on_step_end(self, state):
         pop = state.population
         self.grad.append([float(pop.params[n].grad[0].norm()) for n in self.names])
-        upd = state.extras["last_update"][0]
+        upd = state.last_update[0]
         self.ratio.append([float(upd[slice(*pop.offsets[n])].norm()
                                  / pop.flat[0, slice(*pop.offsets[n])].norm())
                            for n in self.names])

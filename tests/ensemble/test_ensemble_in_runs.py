@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-import netrx.rundir
-from netrx.cli import app
+import netrx.experiment.predictor
+from netrx.cli.app import app
 from netrx.config import parse_config
 from netrx.ensemble import PolyakAveraging
 from netrx.errors import ConfigError
@@ -30,7 +30,7 @@ def _cfg(tmp_path, name, ensemble, members=4, **extra):
 
 def _member_probs(run_dir, X):
     """Each member's softmax probabilities, from its weights alone (member_module)."""
-    pred = netrx.rundir.load(run_dir, member=0)
+    pred = netrx.experiment.predictor.load(run_dir, member=0)
     Xp = torch.as_tensor(pred.preprocessor.transform(X))
     pop = pred.population
     return torch.stack([torch.softmax(pop.member_module(k)(Xp), -1)
@@ -47,11 +47,11 @@ def test_average_ensemble_is_chosen_tested_and_used_by_predict(tmp_path):
 
     X = np.random.default_rng(0).normal(size=(7, 13)) * 2.0
     per_member = _member_probs(result.run_dir, X)
-    predictor = netrx.rundir.load(result.run_dir)
+    predictor = netrx.experiment.predictor.load(result.run_dir)
     assert predictor.members == top
     np.testing.assert_allclose(predictor.predict_proba(X), per_member[top].mean(0), rtol=1e-5,
                                atol=1e-6)
-    alone = netrx.rundir.load(result.run_dir, member=top[-1])
+    alone = netrx.experiment.predictor.load(result.run_dir, member=top[-1])
     assert alone.members == [top[-1]]
     np.testing.assert_allclose(alone.predict_proba(X), per_member[top[-1]], rtol=1e-5, atol=1e-6)
 
@@ -82,15 +82,15 @@ def test_polyak_run_keeps_the_ewa_of_the_trajectory(tmp_path):
             trajectory.append(state.population.flat.detach().double().clone())
             super().on_step_end(state)
 
-    import netrx.experiment as experiment
+    import netrx.ensemble
 
-    original = experiment._polyak_for
-    experiment._polyak_for = lambda cfg: Record(cfg.train.ensemble.beta)
+    original = netrx.ensemble.PolyakAveraging
+    netrx.ensemble.PolyakAveraging = Record  # what callbacks_from_config builds
     try:
         result = run(_cfg(tmp_path, "pol", {"method": "polyak", "beta": 0.9}, members=2),
                      progress=False)
     finally:
-        experiment._polyak_for = original
+        netrx.ensemble.PolyakAveraging = original
     beta, v = 0.9, torch.zeros_like(trajectory[0])
     for theta in trajectory:
         v = beta * v + (1 - beta) * theta

@@ -128,7 +128,7 @@ def test_full_batch_respects_early_stopping():
 def _cli(tmp_path, *args):
     from typer.testing import CliRunner
 
-    from netrx.cli import app
+    from netrx.cli.app import app
 
     return CliRunner().invoke(app, ["train", "--dataset", "iris", "-q", "--out", str(tmp_path),
                                     "--name", "l", "--optimizer", "lbfgs", *args])

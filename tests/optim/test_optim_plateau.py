@@ -5,10 +5,9 @@ import pytest
 import torch
 
 import netrx
-from netrx import schedules
 from netrx.errors import ConfigError
 from netrx.nn import mlp
-from netrx.optim import adam, lbfgs, sgd
+from netrx.optim import adam, lbfgs, schedules, sgd
 from netrx.optim.transforms import find_lr_state
 from netrx.train.callbacks import EpochLog, FitState
 from netrx.train.plateau import ReduceLROnPlateau

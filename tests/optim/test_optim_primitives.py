@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from netrx import schedules
 from netrx.errors import ConfigError
 from netrx.optim import (
     OPTIMIZERS,
@@ -17,6 +16,7 @@ from netrx.optim import (
     current_lr,
     scale_by_lr,
     scale_by_schedule,
+    schedules,
     sgd,
 )
 from netrx.optim.transforms import find_lr_state

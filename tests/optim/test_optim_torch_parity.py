@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from netrx import schedules
 from netrx.optim import (
     adagrad,
     adam,
@@ -18,6 +17,7 @@ from netrx.optim import (
     momentum,
     nesterov,
     rmsprop,
+    schedules,
     sgd,
 )
 from netrx.optim.lbfgs import value_and_grad

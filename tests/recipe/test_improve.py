@@ -6,11 +6,12 @@ import json
 import pandas as pd
 import pytest
 
-import netrx.recipe as recipe
-import netrx.recipe_final as recipe_final
-import netrx.recipe_round as recipe_round
-import netrx.recipe_steps as recipe_steps
-from netrx.recipe import improve
+import netrx.recipe.baseline as recipe_baseline
+import netrx.recipe.final as recipe_final
+import netrx.recipe.plan as recipe
+import netrx.recipe.round as recipe_round
+import netrx.recipe.steps as recipe_steps
+from netrx.recipe.plan import improve
 from netrx.train.deadline import Budget
 
 BUDGET = 16.0
@@ -43,7 +44,7 @@ def run(tmp_path_factory):
             super().__init__(seconds)
 
     with pytest.MonkeyPatch.context() as mp:
-        for module in (recipe, recipe_steps, recipe_round, recipe_final):
+        for module in (recipe, recipe_steps, recipe_baseline, recipe_round, recipe_final):
             mp.setattr(module, "Budget", Recorded)
         mp.setattr(recipe_final, "evaluate_test", counted_test)
         mp.setattr(recipe, "baseline_step", counted_baseline)
@@ -111,8 +112,8 @@ def test_final_choice_is_the_lowest_dev_error(run):
 
 
 def test_run_directory_is_report_ready(run):
+    from netrx.experiment.predictor import load
     from netrx.report import build_report
-    from netrx.rundir import load
 
     d = run["result"].run_dir
     for f in ("config.yaml", "history.csv", "summary.json", "preprocess.json",

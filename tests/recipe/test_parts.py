@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.config import parse_config
 from netrx.diagnose import Change, Prescription
 from netrx.errors import ConfigError
-from netrx.recipe import families_for, learning_rates, search_space
-from netrx.recipe_round import within_families
-from netrx.recipe_steps import patience_for
+from netrx.recipe.plan import families_for, learning_rates, search_space
+from netrx.recipe.round import within_families
+from netrx.recipe.steps import patience_for
 
 runner = CliRunner()
 
@@ -142,7 +142,7 @@ def test_cli_improve_prints_the_decision_log_and_final_table(tmp_path):
 
 
 def test_state_keeps_completed_steps_plans_and_time_but_not_unfinished_decisions(tmp_path):
-    from netrx.recipe import State
+    from netrx.recipe.plan import State
 
     key = {"source": "iris", "budget": 10.0}
     path = tmp_path / "improve_state.json"
@@ -164,7 +164,7 @@ def test_state_keeps_completed_steps_plans_and_time_but_not_unfinished_decisions
 
 
 def test_a_yaml_run_config_is_the_starting_point(tmp_path):
-    from netrx.recipe import base_config
+    from netrx.recipe.plan import base_config
 
     path = tmp_path / "c.yaml"
     path.write_text("data: {dataset: iris}\nmembers: 3\n"
@@ -180,8 +180,8 @@ def test_a_yaml_run_config_is_the_starting_point(tmp_path):
 def _round_context(tmp_path, total: float):
     """A Context on iris with ``total`` seconds and nothing spent yet."""
     from netrx.experiment import prepare
-    from netrx.recipe import State, _Log, base_config
-    from netrx.recipe_steps import Context
+    from netrx.recipe.plan import State, _Log, base_config
+    from netrx.recipe.steps import Context
     from netrx.train.deadline import Budget
 
     cfg0 = base_config("iris", target=None, target_error=None, seed=0, device="cpu",
@@ -197,7 +197,7 @@ def _round_context(tmp_path, total: float):
 def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
     """A round needs the time of 2.5 full trials (one tuned to the end, one retrained);
     with less it stops at once, logging why, instead of a tune that completes nothing."""
-    from netrx.recipe_round import round_step
+    from netrx.recipe.round import round_step
 
     ctx, state = _round_context(tmp_path, total=100.0)
     cfg = ctx.cfg0.model_dump(mode="json")

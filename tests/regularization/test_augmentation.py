@@ -10,15 +10,15 @@ from netrx.config import parse_config
 from netrx.data.augment import (
     ImageAugment,
     SignalAugment,
-    augment_from_config,
     resolve_preset,
     warp_images,
     warp_signal,
 )
 from netrx.errors import ConfigError
+from netrx.experiment.build import augment_from_config
 from netrx.nn import mlp
 from netrx.optim import sgd
-from netrx.population import Population
+from netrx.population.population import Population
 
 
 def test_integer_shift_moves_the_signal_and_fills_zeros():
@@ -181,11 +181,11 @@ def test_presets_and_bad_values():
 def test_config_builds_per_member_noise_on_the_population_device():
     cfg = parse_config({"members": 2, "augment": {"preset": "auto", "noise": [0.0, 0.3]}})
     pop = Population(mlp(40, [4], 2), 2, device="cpu")
-    aug = augment_from_config(cfg.augment, (40,), pop)
+    aug = augment_from_config(cfg, (40,), pop)
     assert isinstance(aug, SignalAugment)
     assert aug.noise.device == pop.device and aug.noise.tolist() == pytest.approx([0.0, 0.3])
-    assert augment_from_config(parse_config({}).augment, (40,), pop) is None
-    img = augment_from_config(parse_config({"augment": {"preset": "auto", "flip": True}}).augment,
+    assert augment_from_config(parse_config({}), (40,), pop) is None
+    img = augment_from_config(parse_config({"augment": {"preset": "auto", "flip": True}}),
                               (1, 8, 8), pop)
     assert isinstance(img, ImageAugment) and img.flip
 

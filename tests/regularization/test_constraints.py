@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import netrx
-from netrx.constraints import MaxNorm, ProximalL1, max_norm_, soft_threshold_
 from netrx.errors import ConfigError
 from netrx.nn import cnn1d, mlp
 from netrx.optim import adam, sgd
-from netrx.population import Population
+from netrx.population.population import Population
+from netrx.regularize.constraints import MaxNorm, ProximalL1, max_norm_, soft_threshold_
 
 
 def _data(n=64, d=6, c=3, seed=0):
@@ -66,7 +66,7 @@ def test_proximal_l1_gives_exact_zeros_and_subgradient_does_not():
     assert zeros[0] == 0 and zeros[1] > 0.1
     bias = pop.flat[:, ~pop.weight_mask()[0].bool()]
     assert (bias[1] == 0).double().mean() < 0.5  # biases are not thresholded
-    from netrx.penalties import l1_penalty
+    from netrx.regularize.penalties import l1_penalty
 
     sub = netrx.fit(mlp(6, [32], 3), (X, y), optimizer=adam(1e-2), epochs=10, batch_size=32,
                     progress=False, penalty=l1_penalty(60.0, m))

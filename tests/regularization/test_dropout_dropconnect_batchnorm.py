@@ -8,8 +8,8 @@ import netrx
 from netrx.errors import ConfigError
 from netrx.nn import BatchNorm, DropConnect, Dropout, InputDropout, mlp
 from netrx.optim import sgd
-from netrx.penalties import l2_penalty
-from netrx.population import Population
+from netrx.population.population import Population
+from netrx.regularize.penalties import l2_penalty
 
 
 def test_inverted_dropout_keeps_the_mean_and_is_identity_at_eval():

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import netrx
-from netrx.constraints import MaxNorm
 from netrx.nn import mlp
 from netrx.optim import sgd
-from netrx.penalties import decoupled_weight_decay
-from netrx.population import Population
+from netrx.optim.weight_decay import decoupled_weight_decay
+from netrx.population.population import Population
+from netrx.regularize.constraints import MaxNorm
 from netrx.train import Callback, EarlyStopping
 
 

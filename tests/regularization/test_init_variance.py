@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from netrx.nn import Conv1d, Conv2d, Linear, mlp
-from netrx.population import Population
+from netrx.population.population import Population
 
 # the notes' rules with n_in = n[l−1] (fan-in) and n_out = n[l] (fan-out)
 RULES = {

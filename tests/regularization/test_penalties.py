@@ -8,8 +8,9 @@ import netrx
 from netrx.errors import ConfigError
 from netrx.nn import mlp
 from netrx.optim import adam, sgd
-from netrx.penalties import combine, decoupled_weight_decay, l1_penalty, l2_penalty
-from netrx.population import Population
+from netrx.optim.weight_decay import decoupled_weight_decay
+from netrx.population.population import Population
+from netrx.regularize.penalties import combine, l1_penalty, l2_penalty
 
 
 def _data(n=64, d=6, c=3, seed=0):

@@ -7,13 +7,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.config import MEMBER_KEYS, parse_config
 from netrx.errors import ConfigError
-from netrx.experiment import build_optimizer_for, build_population, prepare, run
+from netrx.experiment import prepare, run
+from netrx.experiment.build import build_population, optimizer_from_config
 from netrx.nn import DropConnect, Dropout, InputDropout
 
 runner = CliRunner()
+
+
+def _population(cfg):
+    prepared = prepare(cfg)
+    return build_population(cfg, prepared.input_shape, prepared.n_outputs)
 
 
 def _train(tmp_path, *args):
@@ -60,7 +66,7 @@ def test_population_gets_member_wise_rates_and_layers():
                                   "batch_norm": True, "batch_norm_momentum": 0.3},
                         "regularization": {"dropconnect": [0.0, 0.2, 0.4],
                                            "input_dropout": 0.05}})
-    pop = build_population(cfg, prepare(cfg))
+    pop = _population(cfg)
     kinds = {type(m) for m in pop.template.modules()}
     assert {DropConnect, InputDropout, Dropout} <= kinds
     prefix = {type(m): n for n, m in pop.template.named_modules()}
@@ -75,8 +81,8 @@ def test_weight_decay_is_decoupled_and_masked():
     cfg = parse_config({"members": 2, "data": {"dataset": "iris"},
                         "optimizer": {"name": "sgd", "lr": 0.5},
                         "regularization": {"weight_decay": [0.0, 0.1]}})
-    pop = build_population(cfg, prepare(cfg))
-    opt, lr = build_optimizer_for(cfg, pop)
+    pop = _population(cfg)
+    opt, lr = optimizer_from_config(cfg, pop)
     state = opt.init({"flat": pop.flat})
     zero = torch.zeros_like(pop.flat)
     u, _ = opt.update({"flat": zero}, state, {"flat": pop.flat})
@@ -85,7 +91,7 @@ def test_weight_decay_is_decoupled_and_masked():
     bad = parse_config({"optimizer": {"name": "sgd", "weight_decay": 0.1},
                         "regularization": {"weight_decay": 0.1}})
     with pytest.raises(ConfigError, match="twice"):
-        build_optimizer_for(bad, pop)
+        optimizer_from_config(bad, pop)
 
 
 def test_run_with_every_regularizer_reports_sparsity_per_member():

@@ -9,8 +9,8 @@ import pytest
 
 from netrx.config import parse_config
 from netrx.experiment import run
+from netrx.experiment.rundir import write_run
 from netrx.report import build_report
-from netrx.rundir import write_run
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -70,7 +70,7 @@ def test_per_member_scalars_and_gradient_norms(tmp_path):
 @needs_tensorboard
 def test_cli_flag_and_estimator_parameter(tmp_path):
     from netrx import NetClassifier
-    from netrx.cli import app
+    from netrx.cli.app import app
 
     result = CliRunner().invoke(app, ["train", "--dataset", "iris", "--hidden", "8",
                                       "--epochs", "2", "--members", "2", "--quiet",

@@ -7,12 +7,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import netrx.rundir
+import netrx.experiment.predictor
 from netrx.errors import ConfigError
-from netrx.experiment import build_population, prepare, run
+from netrx.experiment import prepare, run
+from netrx.experiment.build import build_population, load_transfer_source
+from netrx.experiment.transfer import resolve
 from netrx.optim import adam, chain, sgd
 from netrx.optim.masking import scale_by_mask
-from netrx.transfer import lr_multipliers, resolve, setup_population
+from netrx.transfer import lr_multipliers
 
 FROZEN = ["1.weight", "2.weight", "2.bias", "2.running_mean", "2.running_var"]
 SOURCE = {"1.weight": "1.weight", "2.weight": "2.weight", "2.bias": "2.bias",
@@ -33,8 +35,9 @@ def test_frozen_layers_stay_bit_identical_while_the_others_train(source_run, mak
     cfg.regularization.l2, cfg.regularization.weight_decay = 0.1, 0.01  # act on frozen W too
     prepared = prepare(cfg)
     resolved = resolve(cfg, prepared)
-    start = build_population(resolved, prepared)  # what training starts from
-    setup_population(resolved, start)
+    # what training starts from
+    start = build_population(resolved, prepared.input_shape, prepared.n_outputs)
+    load_transfer_source(resolved, start)
     result = run(cfg, progress=False)
     pop, state = result.population, _best_state(source_run.run_dir)
     for k in range(pop.members):
@@ -48,10 +51,11 @@ def test_new_output_layer_is_seeded_per_member_for_the_new_classes(source_run, m
     cfg = make_target(init_from=str(source_run.run_dir))
     prepared = prepare(cfg)
     cfg = resolve(cfg, prepared)
-    pop = build_population(cfg, prepared)
-    copied = setup_population(cfg, pop)
+    pop = build_population(cfg, prepared.input_shape, prepared.n_outputs)
+    copied = load_transfer_source(cfg, pop)
     assert "9.weight" not in copied and "9.bias" not in copied
-    fresh = build_population(cfg, prepared)  # same seeds, no transfer
+    # same seeds, no transfer
+    fresh = build_population(cfg, prepared.input_shape, prepared.n_outputs)
     assert pop.params["9.weight"].shape == (3, 3, 8)  # 3 members × 3 new classes × 8
     assert torch.equal(pop.params["9.weight"], fresh.params["9.weight"])
     assert not torch.equal(pop.params["9.weight"][0], pop.params["9.weight"][1])
@@ -61,7 +65,7 @@ def test_new_output_layer_is_seeded_per_member_for_the_new_classes(source_run, m
 def test_lr_multipliers_per_layer(source_run, make_target):
     cfg = make_target(init_from=str(source_run.run_dir))
     prepared = prepare(cfg)
-    pop = build_population(resolve(cfg, prepared), prepared)
+    pop = build_population(resolve(cfg, prepared), prepared.input_shape, prepared.n_outputs)
 
     def value(mask, name):
         a, b = pop.offsets[name]
@@ -117,7 +121,7 @@ def test_stage_cuts_the_network_and_the_run_reloads(source_run, make_target, blo
     pop = result.population
     assert [n for n in pop.params] == ["1.weight", "2.weight", "2.bias", "6.weight", "6.bias"]
     assert pop.params["6.weight"].shape == (3, 3, 12)  # linear classifier on stage 1 (width 12)
-    predictor = netrx.rundir.load(result.run_dir)  # rebuilt from config.yaml alone
+    predictor = netrx.experiment.predictor.load(result.run_dir)  # rebuilt from config.yaml alone
     X = np.load(blob_files[1])["X"][:7]
     proba = predictor.predict_proba(X)
     Xp = torch.as_tensor(predictor.preprocessor.transform(X))

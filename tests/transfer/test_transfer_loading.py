@@ -9,9 +9,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from netrx.errors import NetrxError, RunDirError
-from netrx.experiment import build_population, prepare
+from netrx.experiment import prepare
+from netrx.experiment.build import build_population, load_transfer_source
+from netrx.experiment.rundir import read_source
+from netrx.experiment.transfer import resolve
 from netrx.nn import build
-from netrx.transfer import TransferError, layer_groups, load_source, resolve, setup_population
+from netrx.transfer import TransferError, layer_groups
 
 # source (hidden [12, 8], batch norm) -> target (+ dropout): module indices shift by one
 # after the first Dropout, the layers match in order
@@ -29,16 +32,16 @@ def _best_state(run_dir):
 def _transferred(cfg):
     prepared = prepare(cfg)
     cfg = resolve(cfg, prepared)
-    pop = build_population(cfg, prepared)
-    setup_population(cfg, pop)
+    pop = build_population(cfg, prepared.input_shape, prepared.n_outputs)
+    load_transfer_source(cfg, pop)
     return cfg, pop
 
 
 def test_run_directory_gives_its_best_member_and_architecture(source_run, make_target):
     best, state = _best_state(source_run.run_dir)
-    src = load_source(source_run.run_dir)
+    src = read_source(source_run.run_dir)
     assert src.member == best and src.config is not None
-    assert load_source(source_run.run_dir, member=1 - best).member == 1 - best
+    assert read_source(source_run.run_dir, member=1 - best).member == 1 - best
 
     cfg, pop = _transferred(make_target(init_from=str(source_run.run_dir)))
     assert cfg.model.hidden == [12, 8] and cfg.model.batch_norm  # from the source run
@@ -93,16 +96,16 @@ def test_depth_mismatch_and_bad_files(tmp_path, make_target):
 
     torch.save(nn.Linear(2, 2), tmp_path / "module.pt")  # a pickled module, not weights
     with pytest.raises(TransferError, match=r"weights_only=True.*model.state_dict\(\)"):
-        load_source(tmp_path / "module.pt")
+        read_source(tmp_path / "module.pt")
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(TransferError, match="not a state dict"):
-        load_source(tmp_path / "list.pt")
+        read_source(tmp_path / "list.pt")
     with pytest.raises(TransferError, match="does not exist"):
-        load_source(tmp_path / "nowhere")
+        read_source(tmp_path / "nowhere")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.yaml").write_text("seed: 0\n")
     with pytest.raises(RunDirError, match="missing weights.safetensors, summary.json"):
-        load_source(tmp_path / "half")
+        read_source(tmp_path / "half")
 
 
 def test_layer_groups_put_batch_norm_with_the_layer_before():

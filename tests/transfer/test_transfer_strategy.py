@@ -4,7 +4,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.config import parse_config
 from netrx.errors import ConfigError
 from netrx.experiment import run

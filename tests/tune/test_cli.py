@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from netrx.cli import app
+from netrx.cli.app import app
 
 runner = CliRunner()
 

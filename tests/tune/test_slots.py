@@ -6,7 +6,7 @@ from optuna.trial import TrialState
 
 from netrx.nn import build
 from netrx.optim import adam
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.tune import tune
 from netrx.tune.slots import copy_rows, take_rows
 

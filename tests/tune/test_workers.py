@@ -15,7 +15,7 @@ import yaml
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from netrx.cli import app
+from netrx.cli.app import app
 from netrx.tune import tune
 from netrx.tune.liveness import REASON, RETRY_OF, WORKER
 from netrx.tune.source import OVER_BUDGET
@@ -37,7 +37,7 @@ def _config(tmp_path):
 
 
 def _cmd(path, tmp_path, url, study, role="worker"):
-    return [sys.executable, "-m", "netrx.cli", "tune", str(path), "--name", "r", "--out",
+    return [sys.executable, "-m", "netrx.cli.app", "tune", str(path), "--name", "r", "--out",
             str(tmp_path), "--storage", url, "--study", study, "--quiet", "--role", role]
 
 

@@ -30,19 +30,14 @@ Gaussian noise.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from netrx.errors import ConfigError, unknown_choice
-
-if TYPE_CHECKING:
-    from netrx.config import AugmentConfig
-    from netrx.population import Population
 
 Strength = float | Tensor
 PRESETS = ("none", "auto", "signal", "image")
@@ -227,7 +222,7 @@ class ImageAugment:
         return add_noise(x, self.noise) if self._noise else x
 
 
-# -- from the configuration ----------------------------------------------------------------
+# -- presets ----------------------------------------------------------------
 
 
 def resolve_preset(preset: str, input_shape: Sequence[int]) -> str:
@@ -248,20 +243,3 @@ def resolve_preset(preset: str, input_shape: Sequence[int]) -> str:
         raise ConfigError(f"augment preset {preset!r} needs inputs {need}, the data has shape "
                           f"{list(shape)}; use preset {fix}")
     return preset
-
-
-def augment_from_config(cfg: AugmentConfig, input_shape: Sequence[int],
-                        pop: Population) -> Callable[[Tensor], Tensor] | None:
-    """The augmentation ``cfg`` asks for (``None`` for preset ``none``); member-wise
-    strengths become [K] tensors on the population's device."""
-    kind = resolve_preset(cfg.preset, input_shape)
-    if kind == "none":
-        return None
-    noise = cfg.noise
-    if isinstance(noise, list):
-        noise = torch.tensor(noise, dtype=pop.dtype, device=pop.device)
-    if kind == "signal":
-        return SignalAugment(shift=cfg.shift, scale=cfg.scale, noise=noise, stretch=cfg.stretch)
-    return ImageAugment(flip=cfg.flip, crop_padding=cfg.crop_padding, rotate=cfg.rotate,
-                        scale=cfg.scale, brightness=cfg.brightness, contrast=cfg.contrast,
-                        noise=noise)

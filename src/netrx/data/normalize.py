@@ -33,6 +33,7 @@ class Standardizer:
 
     mean_: np.ndarray
     scale_: np.ndarray
+    input_shape_: tuple[int, ...]  # of one example, as given to fit
 
     def fit(self, X: np.ndarray) -> Standardizer:
         """Compute ``mean_`` (μ) and ``scale_`` (σ, 1 where σ = 0) over axis 0."""
@@ -45,6 +46,7 @@ class Standardizer:
                 "infinite values"
             )
         self.mean_ = flat.mean(axis=0)
+        self.input_shape_ = tuple(int(s) for s in np.shape(X)[1:])
         constant = np.ptp(flat, axis=0) == 0
         self.scale_ = np.where(constant, 1.0, flat.std(axis=0))
         return self

@@ -42,7 +42,7 @@ from netrx.diagnose.gradcheck_result import (
     relative_difference,
 )
 from netrx.errors import ConfigError, DataError
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.train.losses import Objective, objective_for
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def gradcheck(model: nn.Module | Population, X: Tensor | np.ndarray, y: Tensor |
     """Check the gradient of J = data loss(model(X), y) + penalty(θ) at the current θ.
 
     Args:
-        model: a ``torch.nn.Module`` or a :class:`~netrx.population.Population`
+        model: a ``torch.nn.Module`` or a :class:`~netrx.population.population.Population`
             (then member ``member`` is checked). Neither is modified: the check runs on a
             float64 copy in evaluation mode.
         X, y: the fixed batch (keep it small: every coordinate costs two forward passes).
@@ -236,13 +236,8 @@ def gradcheck_config(cfg: RunConfig, *, after_epochs: int = 0, member: int = 0,
     J includes the configured penalties (``regularization`` section); dropout,
     DropConnect, batch statistics and augmentation are off during the check.
     """
-    from netrx.experiment import (
-        build_optimizer_for,
-        build_population,
-        prepare,
-        regularizers_for,
-        run,
-    )
+    from netrx.experiment import prepare, run
+    from netrx.experiment.assemble import Pieces, assemble
 
     if after_epochs < 0:
         raise ConfigError(f"after_epochs={after_epochs!r} must be ≥ 0")
@@ -261,20 +256,20 @@ def gradcheck_config(cfg: RunConfig, *, after_epochs: int = 0, member: int = 0,
         warnings.warn("gradient check: switched off for the check: augmentation "
                       f"(augment.preset={cfg.augment.preset!r})", GradCheckWarning, stacklevel=2)
 
-    def check(pop: Population, label: str) -> GradCheckResult:
-        _, lr = build_optimizer_for(cfg, pop)
-        reg = regularizers_for(cfg, prepared, pop, lr)
-        result = gradcheck(pop, X, y.to(torch.float32) if prepared.dataset.task == "regression"
-                           else y, loss=reg["loss"], penalty=reg["penalty"], eps=eps,
-                           coords=coords, seed=cfg.seed, member=member, label=label)
-        if reg.get("augment") is not None:
+    def check(pieces: Pieces, label: str) -> GradCheckResult:
+        result = gradcheck(pieces.population, X,
+                           y.to(torch.float32) if prepared.task == "regression" else y,
+                           loss=pieces.loss, penalty=pieces.penalty, eps=eps, coords=coords,
+                           seed=cfg.seed, member=member, label=label)
+        if pieces.augment is not None:
             result.switched_off.append(f"augmentation (augment.preset={cfg.augment.preset!r})")
         return result
 
-    results = [check(build_population(cfg, prepared), "at initialisation")]
+    results = [check(assemble(cfg, prepared), "at initialisation")]
     if after_epochs > 0:
         trained = cfg.model_copy(deep=True)
         trained.train.epochs = int(after_epochs)
         result = run(trained, progress=progress, write=False, prepared=prepared)
-        results.append(check(result.population, f"after {after_epochs} epochs"))
+        pieces = assemble(trained, prepared, population=result.population)
+        results.append(check(pieces, f"after {after_epochs} epochs"))
     return results

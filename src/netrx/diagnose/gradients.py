@@ -37,8 +37,9 @@ import torch
 from torch import Tensor, nn
 
 from netrx.errors import ConfigError
-from netrx.population import Population
-from netrx.train.callbacks import Callback, EpochLog, FitState, write_atomic
+from netrx.files import write_atomic
+from netrx.population.population import Population
+from netrx.train.callbacks import Callback, EpochLog, FitState
 
 FIELDS = ("epoch", "member", "layer", "module", "kind", "grad_norm", "update_ratio",
           "param_norm", "saturation", "dead_fraction")
@@ -163,7 +164,7 @@ class GradientMonitor(Callback):
         pop = state.population
         with torch.no_grad():
             self._grad += self._per_tensor_sq(pop.flat_grad).sqrt()
-            update = state.extras.get("last_update")
+            update = state.last_update
             if update is not None:
                 upd = self._per_tensor_sq(update).sqrt()
                 par = self._per_tensor_sq(pop.flat).sqrt()

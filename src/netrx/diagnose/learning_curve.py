@@ -70,7 +70,7 @@ class LearningCurve:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from netrx.train.callbacks import write_atomic
+        from netrx.files import write_atomic
 
         n = [p.n_train for p in self.points]
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)

@@ -1,7 +1,7 @@
 """Named optimizers as one-line chains of primitives.
 
 Every hyperparameter is a float or a [K] tensor (one value per member); ``lr`` may also be
-a schedule t ↦ α(t) from :mod:`netrx.schedules`.
+a schedule t ↦ α(t) from :mod:`netrx.optim.schedules`.
 """
 
 from __future__ import annotations

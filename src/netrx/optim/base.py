@@ -121,3 +121,13 @@ def tree_zeros_like(params: Params) -> Params:
 def member_count(params: Params) -> int:
     """K, the leading dimension shared by every tensor of ``params``."""
     return next(iter(params.values())).shape[0]
+
+
+def check_strength(name: str, value: Hyper) -> None:
+    """Raise ConfigError unless ``value`` (float or [K] tensor) is finite and ≥ 0."""
+    from netrx.errors import ConfigError
+
+    values = value.detach().flatten().tolist() if isinstance(value, Tensor) else [float(value)]
+    for v in values:
+        if not v >= 0 or v == float("inf"):
+            raise ConfigError(f"{name}={v!r} must be a finite value ≥ 0 (0 turns it off)")

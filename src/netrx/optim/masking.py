@@ -2,7 +2,7 @@
 
 The training loop hands the optimizer one flat [K, P] tensor, so a per-layer learning rate
 is a [1, P] multiplier ``m`` over that layout (built with
-:meth:`~netrx.population.Population.flat_mask`). Chained last, after
+:meth:`~netrx.population.population.Population.flat_mask`). Chained last, after
 :func:`~netrx.optim.transforms.scale_by_lr` (and after any decoupled weight decay),
 :func:`scale_by_mask` turns every member's step into ``m ⊙ u``:
 

@@ -43,7 +43,7 @@ def _lr_to(lr: Any, like: Tensor) -> Any:
 def scale_by_lr(lr: Hyper | Callable[[Tensor], Tensor]) -> Transform:
     """u = −s·α(t)·g (descent: the step goes against the gradient).
 
-    ``lr`` is a float, a [K] tensor, or a schedule t ↦ α(t) (:mod:`netrx.schedules`) called
+    ``lr`` is a float, a [K] tensor, or a schedule t ↦ α(t) (:mod:`netrx.optim.schedules`) called
     with the per-member update index t = 1, 2, …; ``s`` is a per-member factor, 1 at the
     start, that :class:`~netrx.train.plateau.ReduceLROnPlateau` lowers in place.
     """
@@ -184,7 +184,7 @@ def add_decayed_weights(weight_decay: Hyper, mask: Params | None = None) -> Tran
     Placed before :func:`scale_by_lr` in a chain, the step becomes
     θ := θ − α·(g + λ_wd·θ) = (1 − αλ_wd)·θ − α·g. ``mask`` maps names to 0/1
     tensors broadcastable against the parameters (e.g.
-    :meth:`~netrx.population.Population.weight_mask`: weights, not biases or
+    :meth:`~netrx.population.population.Population.weight_mask`: weights, not biases or
     batch-norm γ/β).
     """
 

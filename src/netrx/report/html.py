@@ -112,7 +112,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write ``report.html`` for a run directory (or to ``out``) and return its path."""
-    from netrx.train.callbacks import write_atomic
+    from netrx.files import write_atomic
 
     d = Path(run_dir)
     summary = _read_json(d / "summary.json")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +14,11 @@ import numpy as np
 import torch
 
 from netrx.errors import ConfigError
+from netrx.files import write_atomic
 
 if TYPE_CHECKING:
     from netrx.optim.base import Transform
-    from netrx.population import Population
+    from netrx.population.population import Population
 
 METRICS = ("train_loss", "train_error", "dev_loss", "dev_error")
 
@@ -53,7 +53,14 @@ class FitState:
     epoch: int = 0
     step: int = 0
     stop: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: stop at once, mid-epoch (a wall-clock deadline); ``stop`` waits for the epoch's end
+    stop_now: bool = False
+    #: the mini-batch source (seeded generators per member; saved by a checkpoint)
+    batches: Any = None
+    #: every callback of this fit, in order (a checkpoint saves their state)
+    callbacks: list[Callback] = field(default_factory=list)
+    #: the last update u (flat [K, P]) applied to the parameters (gradient-flow ratios)
+    last_update: torch.Tensor | None = None
 
 
 class Callback:
@@ -155,19 +162,6 @@ def _write_csv(f, fields: list[str], rows: list[dict]) -> None:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-
-
-def write_atomic(path: Path, write, mode: str = "wb") -> None:
-    """Write through ``write(file)`` to a temporary name beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Monitor(Callback):

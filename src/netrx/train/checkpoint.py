@@ -15,13 +15,14 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from netrx.errors import RunDirError
-from netrx.train.callbacks import Callback, EpochLog, FitState, write_atomic
+from netrx.files import write_atomic
+from netrx.train.callbacks import Callback, EpochLog, FitState
 
 
 def checkpoint_state(state: FitState) -> dict:
     pop = state.population
     leaves, _ = tree_flatten(state.opt_state)
-    callbacks = state.extras.get("callbacks", [])
+    callbacks = state.callbacks
     return {
         "format": 1,
         "epoch": state.epoch,
@@ -30,7 +31,7 @@ def checkpoint_state(state: FitState) -> dict:
         "stopped": pop.stopped.cpu(),
         "diverged": pop.diverged.cpu(),
         "optimizer": [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)],
-        "batches": state.extras["batches"].state_dict(),
+        "batches": state.batches.state_dict(),
         "rng": torch.get_rng_state(),
         "callbacks": [cb.state_dict() for cb in callbacks],
     }
@@ -58,10 +59,10 @@ def load_checkpoint(path: str | os.PathLike, state: FitState) -> None:
     with torch.no_grad():
         for t, saved in zip(tensors, data["optimizer"]):
             t.copy_(saved)
-    state.extras["batches"].load_state_dict(data["batches"])
+    state.batches.load_state_dict(data["batches"])
     torch.set_rng_state(data["rng"])
     state.epoch, state.step = int(data["epoch"]), int(data["step"])
-    callbacks = state.extras.get("callbacks", [])
+    callbacks = state.callbacks
     for cb, cb_state in zip(callbacks, data["callbacks"]):
         cb.load_state_dict(cb_state)
 

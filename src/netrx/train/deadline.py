@@ -66,4 +66,4 @@ class Deadline(Callback):
         if self.budget.expired():
             self.hit = True
             state.stop = True
-            state.extras["stop_now"] = True
+            state.stop_now = True

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from netrx.errors import ConfigError, DivergedError
 from netrx.optim.lbfgs import LBFGS
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.train.callbacks import Callback, FitState, History
 from netrx.train.loop import (
     _arrays,
@@ -118,7 +118,7 @@ def fit_full_batch(pop: Population, train: Any, dev: Any = None, *, optimizer: L
     if progress:
         all_callbacks.append(ProgressBar("L-BFGS"))
     state = FitState(pop, optimizer, opt_state, int(epochs))
-    state.extras.update(batches=_NoBatches(), callbacks=all_callbacks)
+    state.batches, state.callbacks = _NoBatches(), list(all_callbacks)
     if resume is not None:
         from netrx.train.checkpoint import load_checkpoint
 
@@ -135,7 +135,7 @@ def fit_full_batch(pop: Population, train: Any, dev: Any = None, *, optimizer: L
             pop.flat.copy_(x)
             pop.diverged |= ~torch.isfinite(state.opt_state.f)
             pop.stopped |= state.opt_state.done & ~pop.diverged
-        state.extras["last_update"] = x - before
+        state.last_update = x - before
         state.step += 1
         for cb in all_callbacks:
             cb.on_step_end(state)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from netrx.data.batches import MiniBatches
 from netrx.errors import ConfigError, DataError, DivergedError
 from netrx.optim.base import Transform
-from netrx.population import Population
+from netrx.population.population import Population
 from netrx.train.callbacks import Callback, EpochLog, FitState, History
 from netrx.train.losses import Objective, objective_for, target_dtype
 
@@ -81,7 +81,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
 
     Args:
         model: any ``torch.nn.Module`` (copied; member k is initialised from ``seed + k``)
-            or a :class:`~netrx.population.Population`.
+            or a :class:`~netrx.population.population.Population`.
         train, dev: ``(X, y)`` tuples or :class:`~netrx.data.Split` objects (NumPy or torch).
         optimizer: a :class:`~netrx.optim.Transform`; default ``adam(1e-3)``.
         loss: ``auto`` (cross-entropy for classes, MSE for real targets), ``cross_entropy``,
@@ -91,7 +91,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             callable ``lr(state) -> [K]`` read at the end of every epoch (schedules).
         resume: a checkpoint file written by :class:`~netrx.train.checkpoint.Checkpoint`.
         penalty: ``penalty(params) -> [K]`` added to every member's mini-batch loss
-            (e.g. λ/2m Σ‖W‖²_F from :mod:`netrx.penalties`); ``params`` are the
+            (e.g. λ/2m Σ‖W‖²_F from :mod:`netrx.regularize.penalties`); ``params`` are the
             population's [K, ...] views. It enters the gradient and the logged loss.
         augment: ``augment(x) -> x`` applied to each training batch [K, B, ...] on the
             device (never to dev or test data).
@@ -128,7 +128,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     if progress:
         all_callbacks.append(ProgressBar())
     state = FitState(pop, optimizer, opt_state, int(epochs))
-    state.extras.update(batches=batches, callbacks=all_callbacks)
+    state.batches, state.callbacks = batches, list(all_callbacks)
     lr_log = None if callable(lr) else _lr_values(lr, K)
 
     step = torch.empty_like(pop.flat)  # the masked update, reused: no [K, P] allocation per step
@@ -174,11 +174,11 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                             {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
                         torch.where(active.unsqueeze(1), updates["flat"], zero, out=step)
                         pop.flat.add_(step)
-                    state.extras["last_update"] = step
+                    state.last_update = step
                     state.step += 1
                     for cb in all_callbacks:
                         cb.on_step_end(state)
-                    if state.extras.get("stop_now"):  # e.g. a wall-clock Deadline
+                    if state.stop_now:  # e.g. a wall-clock Deadline
                         break
                 state.epoch += 1
                 lr_now = _lr_values(lr(state), K) if callable(lr) else lr_log

@@ -11,7 +11,7 @@
 - :mod:`~netrx.tune.storage`, :mod:`~netrx.tune.liveness`: SQLite / PostgreSQL studies,
   heartbeats, stale trials and their retry.
 - :mod:`~netrx.tune.exports`: best.yaml, trials.csv, importance.json, plots.json;
-  :mod:`~netrx.tune.api` (:func:`tune`), :mod:`~netrx.tune.command` (``netrx tune``).
+  :mod:`~netrx.tune.api` (:func:`tune`), :mod:`~netrx.cli.tune` (``netrx tune``).
 
 Optuna is imported only when a search runs.
 """

@@ -141,7 +141,7 @@ def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
         path = run_dir / "tune.yaml"
         data = {**cfg.raw, "search": cfg.search.model_dump(exclude_none=True)}
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-    cmd = [sys.executable, "-m", "netrx.cli", "tune", str(path), "--workers", "1",
+    cmd = [sys.executable, "-m", "netrx.cli.app", "tune", str(path), "--workers", "1",
            "--role", "worker", "--quiet", "--name", name, "--storage", url, "--study", study]
     for flag, value in (("--out", out), ("--device", device),
                         *((f"--{k}", v) for k, v in overrides.items())):

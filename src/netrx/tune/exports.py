@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netrx.config import parse_config, to_yaml
-from netrx.train.callbacks import write_atomic
+from netrx.files import write_atomic
 from netrx.tune.liveness import REASON, RETRY_OF, STAGE, WORKER
 from netrx.tune.search import BOX, CURVE, EPOCHS
 from netrx.tune.settings import TuneConfig

@@ -78,7 +78,7 @@ class Engine:
 
     Args:
         cfg: the tune config.
-        prepared: the data (:func:`netrx.experiment.prepare` of ``cfg.run``).
+        prepared: the data (:func:`netrx.experiment.execute.prepare` of ``cfg.run``).
         study: the study (any storage).
         live: this worker's :class:`~netrx.tune.liveness.Liveness` (registered).
         deadline: ``time.monotonic()`` value after which nothing new starts and running

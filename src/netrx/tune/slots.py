@@ -4,8 +4,8 @@ A *group* is the set of trials that share every key that cannot differ inside on
 population (architecture, batch size, optimizer name, schedule kind, and whether each
 member-wise regularizer is on at all). Inside a group the member-wise keys (learning rate,
 β's, λ's, dropout rates...) become lists of K values, one per slot, and the training pieces
-are built from that config by :mod:`netrx.experiment`, exactly as ``netrx train`` builds
-a population whose members differ.
+are built from that config by :func:`netrx.experiment.assemble.assemble`, exactly as
+``netrx train`` builds a population whose members differ.
 
 When a slot's trial ends (completed, pruned or diverged) the slot gets the next trial:
 the config's lists change in row k, the pieces are rebuilt (cheap: closures and [K]
@@ -32,6 +32,8 @@ import torch
 from torch import Tensor
 
 from netrx.config import parse_config
+from netrx.experiment.assemble import assemble
+from netrx.experiment.build import build_population, set_member_buffers
 from netrx.optim.base import Transform
 from netrx.train.callbacks import Callback, FitState
 
@@ -96,23 +98,20 @@ class SlotPopulation:
     Args:
         base: builds a slot config: ``base(values_per_slot) -> dict`` (a run config with
             one list entry per slot for every member-wise key).
-        prepared: the data (:func:`netrx.experiment.prepare`).
+        prepared: the data (:func:`netrx.experiment.execute.prepare`).
         values: one {key: value} per slot (idle slots repeat a neighbour's values).
         seed: the seed every trial's network is drawn from.
     """
 
     def __init__(self, base: Callable[[Sequence[dict[str, Any]]], dict[str, Any]],
                  prepared: Any, values: Sequence[dict[str, Any]], seed: int) -> None:
-        from netrx.experiment import build_population
-
         self.base, self.prepared, self.seed = base, prepared, int(seed)
         self.values = [dict(v) for v in values]
         self.K = len(self.values)
         self.cfg = parse_config(base(self.values))
-        self.pop = build_population(self.cfg, prepared)
+        self.pop = build_population(self.cfg, prepared.input_shape, prepared.n_outputs)
         for k in range(self.K):
             self.pop.reinit_member(k, self.seed)
-        self.n_train = len(prepared.splits.train.y)
         self._constraints = _Constraints()
         self._carry: StateTree | None = None
         self._generators: list[Any] | None = None
@@ -120,12 +119,10 @@ class SlotPopulation:
 
     # -- the pieces fit sees ---------------------------------------------------------
     def _build(self) -> None:
-        from netrx.experiment import build_optimizer_for, regularizers_for
-
-        self.optimizer, self.lr = build_optimizer_for(self.cfg, self.pop, self.n_train)
-        reg = regularizers_for(self.cfg, self.prepared, self.pop, self.lr)
-        self.loss, self.penalty, self.augment = reg["loss"], reg["penalty"], reg["augment"]
-        self._constraints.targets = list(reg["callbacks"])
+        pieces = assemble(self.cfg, self.prepared, population=self.pop)
+        self.optimizer, self.lr = pieces.optimizer, pieces.lr
+        self.loss, self.penalty, self.augment = pieces.loss, pieces.penalty, pieces.augment
+        self._constraints.targets = list(pieces.constraints)
 
     def fit_kwargs(self) -> dict[str, Any]:
         """Arguments for :func:`netrx.fit` that always call the current pieces."""
@@ -152,7 +149,7 @@ class SlotPopulation:
     def on_fit_start(self, state: FitState) -> None:
         """Restore carried mini-batch generator states (after :meth:`compact`) and give
         every slot its trial's seed."""
-        batches = state.extras["batches"]
+        batches = state.batches
         if self._generators is not None:
             for g, s in zip(batches.generators, self._generators):
                 g.set_state(s)
@@ -164,8 +161,6 @@ class SlotPopulation:
     # -- slots -----------------------------------------------------------------------
     def refill(self, state: FitState, changes: dict[int, dict[str, Any]]) -> None:
         """Start new trials in the slots ``changes`` ({slot: values})."""
-        from netrx.experiment import set_member_buffers
-
         if not changes:
             return
         for k, v in changes.items():
@@ -181,7 +176,7 @@ class SlotPopulation:
             for k in changes:
                 pop.reinit_member(k, self.seed)
             set_member_buffers(self.cfg, pop)
-        batches = state.extras["batches"]
+        batches = state.batches
         for k in changes:
             batches.generators[k] = torch.Generator().manual_seed(self.seed)
         self._constraints.on_fit_start(state)
@@ -198,12 +193,9 @@ class SlotPopulation:
         new.values = [dict(self.values[k]) for k in keep]
         new.K = len(keep)
         new.cfg = parse_config(self.base(new.values))
-        new.n_train = self.n_train
         new._constraints = _Constraints()
         new._carry = None
-        from netrx.experiment import build_population
-
-        new.pop = build_population(new.cfg, self.prepared)
+        new.pop = build_population(new.cfg, self.prepared.input_shape, self.prepared.n_outputs)
         index = torch.as_tensor(list(keep), device=self.pop.device)
         with torch.no_grad():
             new.pop.flat.copy_(self.pop.flat[index])
@@ -214,6 +206,6 @@ class SlotPopulation:
         with torch.no_grad():
             fresh = new.optimizer.init({"flat": new.pop.flat})
             new._carry = take_rows(state.opt_state, fresh, index, self.K)
-        gens = state.extras["batches"].generators
+        gens = state.batches.generators
         new._generators = [copy.deepcopy(gens[k].get_state()) for k in keep]
         return new

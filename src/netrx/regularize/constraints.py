@@ -21,18 +21,14 @@ threshold of the proximal step taken with step size α, a common heuristic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from netrx.errors import ConfigError
-from netrx.penalties import check_strength, member_hyper
+from netrx.optim.base import check_strength
 from netrx.train.callbacks import Callback, FitState
-
-if TYPE_CHECKING:
-    from netrx.config import RunConfig
-    from netrx.population import Population
 
 LR = float | Tensor | Callable[[FitState], Any]
 
@@ -115,20 +111,3 @@ class MaxNorm(Callback):
         for p in pop.params.values():
             if p.dim() >= 3:
                 max_norm_(p, c)
-
-
-def constraints_from_config(cfg: RunConfig, n_train: int, pop: Population,
-                            lr: LR) -> list[Callback]:
-    """The callbacks ``cfg.regularization`` asks for: the proximal L1 step (``l1_mode:
-    proximal``) and the max-norm projection."""
-    reg = cfg.regularization
-    out: list[Callback] = []
-    l1 = member_hyper(reg.l1, pop)
-    if l1 is not None and reg.l1_mode == "proximal":
-        if lr is None:
-            raise ConfigError("the proximal L1 step needs the learning rate α (optimizer.lr)")
-        out.append(ProximalL1(l1, n_train, lr))
-    c = member_hyper(reg.max_norm, pop)
-    if c is not None:
-        out.append(MaxNorm(c))
-    return out

@@ -1,76 +1,20 @@
-"""The run directory ``runs/<name>/`` and the predictor that reads it back.
-
-Files: ``config.yaml`` (fully resolved), ``history.csv``, ``summary.json``,
-``preprocess.json`` (fitted preprocessing and class names) and
-``weights.safetensors`` (every member's parameters and buffers, stacked [K, ...]).
-"""
+"""The predictor of a finished run: its fitted preprocessing and chosen predictor, read
+back from ``runs/<name>/`` (``netrx.load``, ``netrx predict``)."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from netrx.config import load_config, to_yaml
+from netrx.config import load_config
 from netrx.errors import DataError, RunDirError
-from netrx.train.callbacks import write_atomic
-
-if TYPE_CHECKING:
-    from netrx.experiment import RunResult
-
-FILES = ("config.yaml", "history.csv", "summary.json", "preprocess.json", "weights.safetensors")
-
-
-def _json(obj: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(f"cannot serialise {type(o).__name__}")
-
-    return json.dumps(obj, indent=2, default=default, allow_nan=False)
-
-
-def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
-    """Write every file of a finished run into ``directory`` (each atomically)."""
-    from safetensors.torch import save_file
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    ds = result.prepared.dataset
-    write_atomic(d / "config.yaml", lambda f: f.write(to_yaml(result.config)), mode="w")
-    result.history.to_csv(d / "history.csv")
-    summary = _finite(result.summary())
-    write_atomic(d / "summary.json", lambda f: f.write(_json(summary)), mode="w")
-    pre = {"preprocessor": result.prepared.preprocessor.state_dict(), "task": ds.task,
-           "classes": list(ds.classes), "columns": list(ds.columns),
-           "categorical": list(ds.categorical), "input_shape": list(ds.input_shape),
-           "objective": result.prepared.objective.name}
-    write_atomic(d / "preprocess.json", lambda f: f.write(_json(pre)), mode="w")
-    state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
-    meta = {"best_member": str(result.best), "members": str(result.population.members)}
-    tmp = d / ".weights.safetensors.tmp"
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, d / "weights.safetensors")
-    return d
-
-
-def _finite(obj: Any) -> Any:
-    """Replace NaN/inf by None so that summary.json stays valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+from netrx.experiment.build import build_population
+from netrx.experiment.rundir import FILES
 
 
 class Predictor:
@@ -83,7 +27,6 @@ class Predictor:
         from safetensors.torch import load_file
 
         from netrx.data import Preprocessor
-        from netrx.experiment import Prepared, build_population
         from netrx.train.losses import LOSSES
 
         self.run_dir = d = Path(run_dir)
@@ -101,12 +44,9 @@ class Predictor:
         self.preprocessor = Preprocessor.from_state_dict(pre["preprocessor"])
         self.objective = LOSSES[pre["objective"]]
         self.member = int(self.summary["best_member"] if member is None else member)
-
-        class _Meta:  # what build_population reads of a dataset
-            n_classes = len(self.classes)
-
-        prepared = Prepared(_Meta(), self.preprocessor, None, self.objective)  # type: ignore[arg-type]
-        self.population = build_population(self.config, prepared)
+        n_outputs = self.objective.n_outputs(len(self.classes))
+        self.population = build_population(self.config, self.preprocessor.input_shape_,
+                                           n_outputs)
         state = load_file(str(d / "weights.safetensors"))
         self.population.load_stacked_state(state)
         #: the members whose predictions are averaged (one: a single member)

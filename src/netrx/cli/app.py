@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from netrx.console import print_datasets, print_improve, print_playground, print_result
+from netrx.cli.console import print_datasets, print_improve, print_playground, print_result
 from netrx.errors import ConfigError, NetrxError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -109,7 +109,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
-    from netrx.cli_flags import parse_hidden, schedule_flags, vary_overrides
+    from netrx.cli.flags import parse_hidden, schedule_flags, vary_overrides
     from netrx.config import load_yaml, merge, parse_config
     from netrx.experiment import run
 
@@ -170,7 +170,7 @@ def predict(
     """Apply a finished run (its fitted preprocessing and chosen predictor) to new data."""
     import numpy as np
 
-    from netrx.rundir import load, read_for_prediction
+    from netrx.experiment.predictor import load, read_for_prediction
 
     predictor = load(run_dir, member=member, device=device)
     X, y = read_for_prediction(data, predictor)
@@ -191,7 +191,7 @@ def predict(
 
     frame = pd.DataFrame(columns)
     if out is not None:
-        from netrx.train.callbacks import write_atomic
+        from netrx.files import write_atomic
 
         write_atomic(out, lambda f: frame.to_csv(f, index=False), mode="w")
         console.print(f"{len(frame)} predictions written to {out}")
@@ -288,7 +288,7 @@ def playground(
         help="steps per optimizer (default: 150, 200, 1000 for the three functions)")] = None,
 ) -> None:
     """Run every optimizer on 2-D test functions and plot the trajectories."""
-    from netrx.playground import write
+    from netrx.report.playground import write
 
     written = write(out, steps)
     print_playground(console, written["results"])
@@ -334,7 +334,7 @@ def tune(
 ) -> None:
     """Search hyperparameters on the right scales, trials streaming through population
     slots; writes runs/<name>/ (study.db, best.yaml, trials.csv, importance.json, ...)."""
-    from netrx.tune.command import run_tune
+    from netrx.cli.tune import run_tune
 
     code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
                     trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
@@ -367,7 +367,7 @@ def improve(
 ) -> None:
     """The whole playbook hands-free: baseline, diagnose, prescribe, tune, repeat, then
     single vs ensemble vs Polyak on dev and the test set once; writes runs/<name>/."""
-    from netrx.recipe import improve as run_improve
+    from netrx.recipe.plan import improve as run_improve
 
     def log(line: str) -> None:
         if not quiet:

@@ -33,19 +33,19 @@ from typing import Any
 from netrx.config import RunConfig, load_yaml, parse_config
 from netrx.errors import ConfigError, DataError, NetrxError, unknown_choice
 from netrx.experiment import prepare
-from netrx.recipe_final import evaluate_test, final_step, write_outputs
-from netrx.recipe_round import round_step, search_space
-from netrx.recipe_steps import (
+from netrx.files import write_atomic
+from netrx.recipe.baseline import baseline_step
+from netrx.recipe.final import evaluate_test, final_step, write_outputs
+from netrx.recipe.round import round_step, search_space
+from netrx.recipe.steps import (
     FAMILIES_BY_KIND,
     FAMILY_CHOICES,
     STATE,
     Context,
-    baseline_step,
     families_for,
     learning_rates,
     single_config,
 )
-from netrx.train.callbacks import write_atomic
 from netrx.train.deadline import Budget, parse_duration
 
 

@@ -40,22 +40,9 @@ from torch import Tensor, nn
 from netrx.errors import ConfigError, unknown_choice
 
 if TYPE_CHECKING:
-    from netrx.config import RunConfig
-    from netrx.experiment import Prepared
-    from netrx.optim.base import Transform
-    from netrx.population import Population
+    from netrx.population.population import Population
 
-from netrx.transfer_source import (  # re-exported: netrx.transfer is the public face
-    ARCHITECTURE_KEYS,
-    STATISTICS,
-    LayerGroup,
-    Source,
-    TransferError,
-    layer_groups,
-    load_source,
-    load_weights,
-    truncate,
-)
+from netrx.transfer.layers import LayerGroup, layer_groups
 
 SIMILARITIES = ("similar", "different")
 
@@ -85,7 +72,7 @@ def freeze_statistics(pop: Population, groups: Sequence[LayerGroup]) -> int:
     return count
 
 
-def _check_freeze(freeze: int, n_layers: int, reinit: int = 1) -> None:
+def check_freeze(freeze: int, n_layers: int, reinit: int = 1) -> None:
     if not 0 <= freeze <= n_layers - reinit:
         raise ConfigError(f"transfer.freeze={freeze}: the model has {n_layers} layers and the "
                           f"top {reinit} are trained afresh, so freeze at most "
@@ -102,7 +89,7 @@ def lr_multipliers(pop: Population, *, freeze: int = 0, reinit: int = 1,
     """
     groups = layer_groups(pop.template)
     L = len(groups)
-    _check_freeze(freeze, L, reinit)
+    check_freeze(freeze, L, reinit)
     mask = torch.ones(1, pop.n_params, device=pop.device, dtype=pop.dtype)
     for g in groups:
         top = L - reinit
@@ -187,124 +174,3 @@ def strategy(n_examples: int, similarity: str, *, n_layers: int = 3, n_classes: 
     tuned = min(pre, max(2, round(2 * pre / 3)))
     return TransferPlan(cell, "finetune a larger number of layers", freeze=pre - tuned,
                         layer_lr_decay=0.5)
-
-
-# --------------------------------------------------------------------------- wiring a run
-
-
-def resolve(cfg: RunConfig, prepared: Prepared, plan: TransferPlan | None = None) -> RunConfig:
-    """The fully resolved config of a transfer run (a copy; ``cfg`` without
-    ``transfer.init_from`` comes back unchanged). A run directory's architecture
-    (``model.family``, ``hidden``, ...) replaces the config's. ``plan`` — or, with
-    ``strategy: auto``, the plan :func:`strategy` makes for the training set (m examples,
-    the model's depth) — fills the unset ``freeze``, ``stage``, ``head_lr_multiplier`` and
-    ``layer_lr_decay``; a plan with several stages trains each candidate as configured
-    (without regularizers) and keeps the one with the lowest mean dev error over members
-    (train error when there is no dev set)."""
-    from netrx.experiment import build_population
-
-    if cfg.transfer.init_from is None:
-        if plan is not None:
-            raise ConfigError("a transfer plan needs transfer.init_from (--init-from)")
-        return cfg
-    cfg = cfg.model_copy(deep=True)
-    source = load_source(cfg.transfer.init_from)
-    if source.config is not None:
-        for key in ARCHITECTURE_KEYS:
-            setattr(cfg.model, key, getattr(source.config.model, key))
-    t = cfg.transfer
-    if plan is None and t.strategy == "auto":
-        full = cfg.model_copy(deep=True)
-        full.transfer.stage = None
-        n_layers = len(layer_groups(build_population(full, prepared).template))
-        plan = strategy(len(prepared.splits.train.y), t.similarity, n_layers=n_layers,
-                        n_classes=max(prepared.dataset.n_classes, 1))
-    if plan is None:
-        return cfg
-    if t.stage is None and len(plan.stages) == 1:
-        t.stage = plan.stages[0]
-    elif t.stage is None and plan.stages:
-        t.stage = _best_stage(cfg, prepared, plan.stages)
-    if t.freeze is None:
-        t.freeze = t.stage if t.stage is not None else plan.freeze
-    if t.head_lr_multiplier is None:
-        t.head_lr_multiplier = plan.head_lr_multiplier
-    if t.layer_lr_decay is None:
-        t.layer_lr_decay = plan.layer_lr_decay
-    return cfg
-
-
-def _best_stage(cfg: RunConfig, prepared: Prepared, stages: Sequence[int]) -> int:
-    from netrx.experiment import build_optimizer_for, build_population
-    from netrx.train import fit
-
-    splits = prepared.splits
-    has_dev = len(splits.dev.y) > 0
-    scores = {}
-    for s in stages:
-        trial = cfg.model_copy(deep=True)
-        trial.transfer.stage, trial.transfer.freeze = s, s
-        pop = build_population(trial, prepared)
-        setup_population(trial, pop)
-        optimizer, lr = build_optimizer_for(trial, pop)
-        history = fit(pop, splits.train, splits.dev if has_dev else None, optimizer=optimizer,
-                      loss=prepared.objective, epochs=trial.train.epochs,
-                      batch_size=trial.train.batch_size, task=prepared.dataset.task,
-                      progress=False, lr=lr)
-        scores[s] = float(history.metric("dev_error" if has_dev else "train_error")[-1].mean())
-    return min(scores, key=lambda s: (scores[s], -s))
-
-
-def setup_population(cfg: RunConfig, pop: Population) -> list[str]:
-    """Load ``cfg.transfer.init_from`` into ``pop`` (all layers but the output layer) and
-    freeze the statistics of the first ``transfer.freeze`` layers. Returns the names
-    copied; a config without ``init_from`` leaves ``pop`` untouched."""
-    t = cfg.transfer
-    if t.init_from is None:
-        return []
-    source = load_source(t.init_from)
-    copied = load_weights(pop, source.state, exact_depth=t.stage is None)
-    freeze = t.freeze or 0
-    groups = layer_groups(pop.template)
-    _check_freeze(freeze, len(groups))
-    freeze_statistics(pop, groups[:freeze])
-    return copied
-
-
-def with_lr_multipliers(optimizer: Transform, cfg: RunConfig, pop: Population) -> Transform:
-    """``optimizer`` followed by the transfer's per-layer learning-rate multipliers (0 on
-    frozen layers); unchanged without ``transfer.init_from``."""
-    from netrx.optim.base import Transform, chain
-    from netrx.optim.masking import scale_by_mask
-
-    t = cfg.transfer
-    if t.init_from is None:
-        return optimizer
-    if not isinstance(optimizer, Transform):
-        raise ConfigError(f"transfer learning needs a first-order optimizer (a chain of "
-                          f"transforms), not {cfg.optimizer.name!r}")
-    mask = lr_multipliers(pop, freeze=t.freeze or 0,
-                          head_lr_multiplier=t.head_lr_multiplier or 1.0,
-                          layer_lr_decay=1.0 if t.layer_lr_decay is None else t.layer_lr_decay)
-    return chain(optimizer, scale_by_mask({"flat": mask}))
-
-
-__all__ = [
-    "ARCHITECTURE_KEYS",
-    "freeze_statistics",
-    "layer_groups",
-    "LayerGroup",
-    "load_source",
-    "load_weights",
-    "lr_multipliers",
-    "resolve",
-    "setup_population",
-    "SIMILARITIES",
-    "Source",
-    "STATISTICS",
-    "strategy",
-    "TransferError",
-    "TransferPlan",
-    "truncate",
-    "with_lr_multipliers",
-]

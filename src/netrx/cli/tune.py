@@ -11,8 +11,8 @@ from rich.console import Console
 def run_tune(config: Path, *, console: Console, err_console: Console, quiet: bool = False,
              role: str = "main", workers: int = 1, **options: Any) -> int:
     """Run ``netrx tune``; returns the exit status (0, or 130 when interrupted)."""
+    from netrx.cli.tune_table import LiveTable
     from netrx.tune.api import tune
-    from netrx.tune.progress import LiveTable
     from netrx.tune.settings import load_tune_config
     from netrx.tune.storage import mask_url
 
@@ -49,8 +49,8 @@ def run_tune(config: Path, *, console: Console, err_console: Console, quiet: boo
 
 
 def _print_summary(console: Console, result: Any, mask_url: Any) -> None:
+    from netrx.cli.tune_table import best_table
     from netrx.tune.exports import trial_rows
-    from netrx.tune.progress import best_table
 
     s = result.summary
     rows = trial_rows(result.study, result.config.space)

@@ -1,6 +1,6 @@
 """A round of ``netrx improve`` (steps 2–4): diagnose the current best, turn the basic
 recipe's prescriptions into a search space, tune it, retrain the winner as K seeds and
-keep it on a dev gain. See :mod:`netrx.recipe`."""
+keep it on a dev gain. See :mod:`netrx.recipe.plan`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from netrx.diagnose.prescriptions import (
     family_default,
     variance_remedies,
 )
-from netrx.recipe_steps import (
+from netrx.recipe.steps import (
     ASHA_SPAN,
     MAX_TRIALS,
     PLAN,

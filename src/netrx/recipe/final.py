@@ -11,20 +11,25 @@ from typing import Any
 
 import torch
 
-from netrx.config import RunConfig, parse_config
-from netrx.evaluation import as_tensors, ensemble_split_error, evaluate_test
-from netrx.experiment import RunResult
-from netrx.recipe_steps import (
+from netrx.config import parse_config
+from netrx.experiment.evaluate import (
+    RunResult,
+    as_tensors,
+    ensemble_split_error,
+    evaluate_test,
+    member_errors,
+    member_table,
+)
+from netrx.files import write_json
+from netrx.recipe.steps import (
     RESERVE,
     Context,
     best_row,
     fmt,
-    member_errors,
     patience_for,
     train_population,
 )
 from netrx.train import evaluate
-from netrx.train.callbacks import write_atomic
 from netrx.train.deadline import Budget
 
 # -- the final step ---------------------------------------------------------------------
@@ -87,7 +92,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     ctx.log.decide("final", "test set evaluated once",
                    f"{chosen['predictor']}: test error {fmt(test['error'])}",
                    "report it; no decision uses it")
-    result = RunResult(cfg, ctx.prepared, history, pop, k, _with_hyper(cfg, rows),
+    result = RunResult(cfg, ctx.prepared, history, pop, k, member_table(cfg, pop, rows),
                        {"error": test["error"], **({"loss": test["loss"]}
                                                    if test["loss"] is not None else {})},
                        seconds)
@@ -101,20 +106,12 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
             "dev_error": chosen_row["dev_error"], "members": members}
 
 
-def _with_hyper(cfg: RunConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    lr = cfg.optimizer.lr
-    dropout = cfg.model.dropout
-    return [{**r, "lr": lr if not isinstance(lr, list) else lr[r["member"]],
-             "dropout": dropout if not isinstance(dropout, list) else dropout[r["member"]]}
-            for r in rows]
-
-
 # -- the run directory ------------------------------------------------------------------
 
 
 def write_outputs(ctx: Context, result: RunResult, final: dict[str, Any]) -> None:
     """write_run + decisions.json + bias_variance.json + the last search's files."""
-    from netrx.rundir import _json, write_run
+    from netrx.experiment.rundir import write_run
 
     d = ctx.partial
     result.extras["improve"] = {"budget_seconds": ctx.total, "seconds": round(ctx.spent(), 3),
@@ -123,9 +120,9 @@ def write_outputs(ctx: Context, result: RunResult, final: dict[str, Any]) -> Non
                                               if s.startswith("round"))}
     write_run(result, d)
     decisions = ctx.state.data["decisions"]
-    write_atomic(d / "decisions.json", lambda f: f.write(_json(decisions)), mode="w")
+    write_json(d / "decisions.json", decisions)
     steps = ctx.state.data["bias_variance"]
-    write_atomic(d / "bias_variance.json", lambda f: f.write(_json(steps)), mode="w")
+    write_json(d / "bias_variance.json", steps)
     tuned = [Path(v["tune_dir"]) for k, v in sorted(ctx.state.data["steps"].items())
              if k.startswith("round") and v.get("tune_dir")]
     if tuned:
@@ -135,8 +132,6 @@ def write_outputs(ctx: Context, result: RunResult, final: dict[str, Any]) -> Non
 def _copy_search(src: Path, dst: Path) -> None:
     """The last round's trials (as ``params_<key>`` columns), importance and log keys."""
     import pandas as pd
-
-    from netrx.rundir import _json
 
     trials_csv = src / "trials.csv"
     if trials_csv.is_file():
@@ -151,12 +146,11 @@ def _copy_search(src: Path, dst: Path) -> None:
         data = json.loads(imp.read_text())
         scores = {e["key"]: e["importance"] for e in data.get("keys", [])} \
             if data.get("available") else {}
-        write_atomic(dst / "importance.json", lambda f: f.write(_json(scores)), mode="w")
+        write_json(dst / "importance.json", scores)
     plots = src / "plots.json"
     if plots.is_file():
         params = json.loads(plots.read_text()).get("params", [])
         log_keys = [p["key"] for p in params if p.get("axis") == "log"]
-        write_atomic(dst / "search_space.json",
-                     lambda f: f.write(_json({"log_keys": log_keys})), mode="w")
+        write_json(dst / "search_space.json", {"log_keys": log_keys})
     shutil.copytree(src, dst / "search", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("*.db", "*.db-*"))

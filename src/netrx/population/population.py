@@ -10,7 +10,7 @@ are stacked per name, [K, ...].
 The forward pass of K > 1 members goes through ``torch.func.functional_call``
 under ``torch.func.vmap`` (randomness ``"different"``: every member draws its
 own dropout masks). K = 1 calls the module directly, without vmap. The shortcuts of
-:mod:`netrx.batched` compute the same function faster where they apply (the Linear
+:mod:`netrx.population.batched` compute the same function faster where they apply (the Linear
 layers of an ``nn.Sequential`` as one ``baddbmm`` each; K = 1 as a plain module call).
 """
 
@@ -25,9 +25,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from netrx.batched import LayerPlan, bind_single
-from netrx.device import resolve_device
 from netrx.errors import ConfigError
+from netrx.population.batched import LayerPlan, bind_single
+from netrx.population.device import resolve_device
 
 # Our gradient views share one flat buffer on purpose; autograd warns that such
 # strided grads "may impair performance", which is not the case here.
@@ -120,8 +120,8 @@ class Population:
         self.diverged = torch.zeros(K, dtype=torch.bool, device=self.device)
         self._vmapped = vmap(self._call, in_dims=(0, 0, 0), randomness="different")
         self._vmapped_shared = vmap(self._call, in_dims=(0, 0, None), randomness="different")
-        # faster routes to the same function (netrx.batched): baddbmm for the Linear layers
-        # of a Sequential when K > 1, a plain module call on views of member 0 when K = 1
+        # faster routes to the same function (netrx.population.batched): baddbmm for the Linear
+        # layers of a Sequential when K > 1, a plain module call on views of member 0 when K = 1
         self._plan = LayerPlan.build(self.template, self.params, self.buffers) if K > 1 \
             else None
         self._single = bind_single(self.template, self.params, self.buffers, self.device) \

@@ -10,7 +10,6 @@ read with safetensors, state-dict files with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from netrx.errors import ConfigError, RunDirError
+from netrx.errors import ConfigError
 
 if TYPE_CHECKING:
-    from netrx.config import RunConfig
-    from netrx.population import Population
+    from netrx.population.population import Population
 
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 #: the model keys a transfer from a run directory takes from the source's config
@@ -100,19 +98,21 @@ class Source:
 
     path: Path
     state: dict[str, Tensor]
-    config: RunConfig | None = None  # the source run's config (run directories only)
+    config: Any = None  # the source run's RunConfig (run directories only)
     member: int | None = None  # the member taken from a run directory
 
 
-def _natural(key: str) -> list[Any]:
+def natural_order(key: str) -> list[Any]:
+    """Sort key of a state-dict name: numbers as numbers (layer 10 after layer 9)."""
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"\.", key)]
 
 
-def load_source(path: str | os.PathLike, member: int | None = None) -> Source:
-    """Read a run directory (its best member, or ``member``) or a state-dict file."""
+def load_source(path: str | os.PathLike) -> Source:
+    """Read a state-dict file (``.safetensors``, or ``torch.load(weights_only=True)``)."""
     p = Path(path)
     if p.is_dir():
-        return _from_run_dir(p, member)
+        raise TransferError(f"{p} is a directory: read a netrx run directory with "
+                            "netrx.experiment.rundir.read_source")
     if not p.is_file():
         raise TransferError(f"transfer.init_from {str(p)!r} does not exist; give a netrx run "
                             "directory or a state-dict file (.pt, .pth, .safetensors)")
@@ -123,7 +123,7 @@ def load_source(path: str | os.PathLike, member: int | None = None) -> Source:
             state = load_file(str(p))
         except Exception as e:  # safetensors raises its own error types
             raise TransferError(f"{p} is not a readable safetensors file: {e}") from None
-        return Source(p, dict(sorted(state.items(), key=lambda kv: _natural(kv[0]))))
+        return Source(p, dict(sorted(state.items(), key=lambda kv: natural_order(kv[0]))))
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError ...
@@ -145,27 +145,6 @@ def _state_dict(obj: Any, path: Path) -> dict[str, Tensor]:
         raise TransferError(f"{path}: entries {bad[:10]} are not tensors; a state dict maps "
                             "names to tensors")
     return {str(k): v for k, v in obj.items()}
-
-
-def _from_run_dir(d: Path, member: int | None) -> Source:
-    from safetensors.torch import load_file
-
-    from netrx.config import load_config
-
-    missing = [f for f in ("config.yaml", "weights.safetensors", "summary.json")
-               if not (d / f).is_file()]
-    if missing:
-        raise RunDirError(f"{d} is not a finished netrx run directory: missing "
-                          f"{', '.join(missing)}")
-    config = load_config(d / "config.yaml")
-    k = int(json.loads((d / "summary.json").read_text())["best_member"]) if member is None \
-        else int(member)
-    stacked = load_file(str(d / "weights.safetensors"))
-    K = next(iter(stacked.values())).shape[0]
-    if not 0 <= k < K:
-        raise RunDirError(f"member {k} does not exist; the run in {d} has {K} members")
-    state = {n: v[k].clone() for n, v in sorted(stacked.items(), key=lambda kv: _natural(kv[0]))}
-    return Source(d, state, config, k)
 
 
 def _source_layers(state: Mapping[str, Tensor]) -> list[list[str]]:

@@ -1,0 +1,5 @@
+"""The command line: ``netrx`` (typer + rich). Terminal output lives here and nowhere below."""
+
+from netrx.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from netrx.cli.app import main
+
+main()

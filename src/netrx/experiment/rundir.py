@@ -1,0 +1,70 @@
+"""The run directory ``runs/<name>/``: writing it, and reading one back as a transfer
+source (its best member, or a given one). :mod:`netrx.experiment.predictor` reads it for
+prediction.
+
+Files: ``config.yaml`` (fully resolved), ``history.csv``, ``summary.json``,
+``preprocess.json`` (fitted preprocessing and class names) and
+``weights.safetensors`` (every member's parameters and buffers, stacked [K, ...]).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from netrx.config import load_config, to_yaml
+from netrx.errors import RunDirError
+from netrx.experiment.evaluate import RunResult
+from netrx.files import write_atomic, write_json
+from netrx.transfer import Source, load_source, natural_order
+
+FILES = ("config.yaml", "history.csv", "summary.json", "preprocess.json", "weights.safetensors")
+
+
+def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
+    """Write every file of a finished run into ``directory`` (each atomically)."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ds = result.prepared.dataset
+    write_atomic(d / "config.yaml", lambda f: f.write(to_yaml(result.config)), mode="w")
+    result.history.to_csv(d / "history.csv")
+    write_json(d / "summary.json", result.summary())
+    pre = {"preprocessor": result.prepared.preprocessor.state_dict(), "task": ds.task,
+           "classes": list(ds.classes), "columns": list(ds.columns),
+           "categorical": list(ds.categorical), "input_shape": list(ds.input_shape),
+           "objective": result.prepared.objective.name}
+    write_json(d / "preprocess.json", pre)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
+    meta = {"best_member": str(result.best), "members": str(result.population.members)}
+    tmp = d / ".weights.safetensors.tmp"
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, d / "weights.safetensors")
+    return d
+
+
+def read_source(path: str | os.PathLike, member: int | None = None) -> Source:
+    """A transfer source: a run directory (its best member per ``summary.json``, or
+    ``member``; the architecture from its ``config.yaml``) or a state-dict file."""
+    d = Path(path)
+    if not d.is_dir():
+        return load_source(d)
+    from safetensors.torch import load_file
+
+    missing = [f for f in ("config.yaml", "weights.safetensors", "summary.json")
+               if not (d / f).is_file()]
+    if missing:
+        raise RunDirError(f"{d} is not a finished netrx run directory: missing "
+                          f"{', '.join(missing)}")
+    config = load_config(d / "config.yaml")
+    k = int(json.loads((d / "summary.json").read_text())["best_member"]) if member is None \
+        else int(member)
+    stacked = load_file(str(d / "weights.safetensors"))
+    K = next(iter(stacked.values())).shape[0]
+    if not 0 <= k < K:
+        raise RunDirError(f"member {k} does not exist; the run in {d} has {K} members")
+    ordered = sorted(stacked.items(), key=lambda kv: natural_order(kv[0]))
+    state = {n: v[k].clone() for n, v in ordered}
+    return Source(d, state, config, k)
