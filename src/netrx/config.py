@@ -58,6 +58,8 @@ def _values(v: MemberValue | None) -> list[float]:
 
 def _check_rate(v: MemberValue, what: str) -> MemberValue:
     for x in _values(v):
+        if not 0.0 <= x < 1.0 and what == "label_smoothing":
+            raise ValueError(f"label_smoothing ε={x} must be in [0, 1)")
         if not 0.0 <= x < 1.0:
             raise ValueError(f"{what} rate {x} must be in [0, 1) (it is 1 − keep_prob)")
     return v
@@ -100,10 +102,7 @@ class ModelConfig(_Section):
     @field_validator("dropout")
     @classmethod
     def _rate(cls, v: MemberValue) -> MemberValue:
-        for x in v if isinstance(v, list) else [v]:
-            if not 0.0 <= x < 1.0:
-                raise ValueError(f"dropout rate {x} must be in [0, 1) (it is 1 − keep_prob)")
-        return v
+        return _check_rate(v, "dropout")
 
     @field_validator("hidden")
     @classmethod
@@ -178,18 +177,11 @@ class RegularizationConfig(_Section):
     def _strength(cls, v: MemberValue, info: Any) -> MemberValue:
         return _check_nonneg(v, info.field_name)
 
-    @field_validator("dropconnect", "input_dropout")
+    @field_validator("dropconnect", "input_dropout", "label_smoothing")
     @classmethod
     def _rate(cls, v: MemberValue, info: Any) -> MemberValue:
         return _check_rate(v, info.field_name)
 
-    @field_validator("label_smoothing")
-    @classmethod
-    def _smoothing(cls, v: MemberValue) -> MemberValue:
-        for x in _values(v):
-            if not 0.0 <= x < 1.0:
-                raise ValueError(f"label_smoothing ε={x} must be in [0, 1)")
-        return v
 
     @field_validator("max_norm")
     @classmethod
