@@ -18,30 +18,44 @@ from netrx.errors import ConfigError, did_you_mean
 
 MemberValue = float | list[float]
 
-#: short names accepted by ``--vary`` and their configuration paths
-MEMBER_KEYS = {
-    "lr": "optimizer.lr",
-    "b1": "optimizer.b1",
-    "b2": "optimizer.b2",
-    "eps": "optimizer.eps",
-    "dropout": "model.dropout",
-    "l2": "regularization.l2",
-    "l1": "regularization.l1",
-    "weight_decay": "regularization.weight_decay",
-    "max_norm": "regularization.max_norm",
+#: The flat names of config keys, one list: ``netrx train``'s options, the parameters of
+#: ``NetClassifier`` / ``NetRegressor`` and ``--vary``'s keys are these names (a test checks
+#: the three against it); flat name → dotted path.
+FLAT_KEYS = {
+    "dataset": "data.dataset", "target": "data.target", "task": "data.task",
+    "impute": "data.impute",
+    "family": "model.family", "hidden": "model.hidden", "activation": "model.activation",
+    "init": "model.init", "dropout": "model.dropout", "batch_norm": "model.batch_norm",
+    "channels": "model.channels",
+    "optimizer": "optimizer.name", "lr": "optimizer.lr", "b1": "optimizer.b1",
+    "b2": "optimizer.b2", "eps": "optimizer.eps", "beta": "optimizer.beta",
+    "rho": "optimizer.rho", "adamw_weight_decay": "optimizer.weight_decay",
+    "clip_norm": "optimizer.clip_norm", "clip_value": "optimizer.clip_value",
+    "decay_rate": "optimizer.schedule.decay_rate", "gamma": "optimizer.schedule.gamma",
+    "k": "optimizer.schedule.k",
+    "epochs": "train.epochs", "batch_size": "train.batch_size", "loss": "train.loss",
+    "tensorboard": "train.tensorboard",
+    "l2": "regularization.l2", "l1": "regularization.l1", "l1_mode": "regularization.l1_mode",
+    "weight_decay": "regularization.weight_decay", "max_norm": "regularization.max_norm",
     "label_smoothing": "regularization.label_smoothing",
     "dropconnect": "regularization.dropconnect",
     "input_dropout": "regularization.input_dropout",
-    "noise": "augment.noise",
-    "beta": "optimizer.beta",
-    "rho": "optimizer.rho",
-    "adamw_weight_decay": "optimizer.weight_decay",
-    "clip_norm": "optimizer.clip_norm",
-    "clip_value": "optimizer.clip_value",
-    "decay_rate": "optimizer.schedule.decay_rate",
-    "gamma": "optimizer.schedule.gamma",
-    "k": "optimizer.schedule.k",
+    "augment": "augment.preset", "noise": "augment.noise",
+    "init_from": "transfer.init_from", "freeze": "transfer.freeze",
+    "transfer": "transfer.strategy", "similarity": "transfer.similarity",
+    "members": "members", "seed": "seed", "device": "device", "name": "name", "out": "out",
 }
+#: the flat keys whose value may differ between members (one value, or one per member)
+MEMBER_KEYS = {name: FLAT_KEYS[name] for name in (
+    "lr", "b1", "b2", "eps", "dropout", "l2", "l1", "weight_decay", "max_norm",
+    "label_smoothing", "dropconnect", "input_dropout", "noise", "beta", "rho",
+    "adamw_weight_decay", "clip_norm", "clip_value", "decay_rate", "gamma", "k")}
+
+
+def flat_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """``{flat name: value}`` (None = not given) as ``{dotted path: value}`` overrides."""
+    return {FLAT_KEYS[k]: v for k, v in values.items() if v is not None}
+
 
 #: optimizers whose ``lr`` means something else than a step size of 1e-3
 DEFAULT_LR = {"lbfgs": 1.0}  # L-BFGS: scale of the quasi-Newton step

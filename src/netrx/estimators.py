@@ -98,37 +98,26 @@ class _NetEstimator(BaseEstimator):
     # ------------------------------------------------------------------ configuration
 
     def _config(self, seed: int) -> Any:
-        """The parameters as a validated :class:`~netrx.config.RunConfig`."""
-        from netrx.config import parse_config
+        """The parameters as a validated :class:`~netrx.config.RunConfig`: each parameter
+        named in :data:`netrx.config.FLAT_KEYS` sets its key; the rest say how to fit."""
+        from netrx.config import FLAT_KEYS, flat_overrides, merge, parse_config
 
-        hidden = [self.hidden] if isinstance(self.hidden, int) else list(self.hidden)
+        params = self.get_params(deep=False)
+        flat = {k: _plain(v) for k, v in params.items() if k in FLAT_KEYS}
+        flat["hidden"] = [self.hidden] if isinstance(self.hidden, int) else list(self.hidden)
+        data = merge({"name": type(self).__name__, "seed": seed}, flat_overrides(flat))
+        optimizer = data["optimizer"]
+        optimizer.update({k: _plain(v) for k, v in (self.optimizer_options or {}).items()})
         schedule = _schedule_spec(self.schedule, self.epochs)
-        optimizer = {"name": self.optimizer, "lr": _plain(self.lr),
-                     **{k: _plain(v) for k, v in (self.optimizer_options or {}).items()}}
         if schedule is not None:
             optimizer["schedule"] = dict(schedule)
-        train: dict[str, Any] = {"epochs": self.epochs, "batch_size": self.batch_size,
-                                 "loss": self.loss}
         if self.early_stopping is not None:
-            train["early_stopping"] = {"patience": self.early_stopping}
+            data["train"]["early_stopping"] = {"patience": self.early_stopping}
         if self.reduce_lr_on_plateau is not None:
-            train["reduce_lr_on_plateau"] = {"patience": self.reduce_lr_on_plateau,
-                                             "monitor": "dev_loss" if self.early_stopping
-                                             is not None else "train_loss"}
-        if self.tensorboard is not None:
-            train["tensorboard"] = str(self.tensorboard)
-        model = {"family": self.family, "hidden": hidden, "activation": self.activation,
-                 "init": self.init, "dropout": _plain(self.dropout),
-                 "batch_norm": self.batch_norm}
-        if self.channels is not None:
-            model["channels"] = self.channels
-        reg = {k: _plain(getattr(self, k)) for k in ("l2", "l1", "l1_mode", "weight_decay",
-                                                      "max_norm", "dropconnect",
-                                                      "input_dropout", "label_smoothing")}
-        augment = {"preset": self.augment, "noise": _plain(self.noise)}
-        return parse_config({"name": type(self).__name__, "seed": seed, "device": self.device,
-                             "members": self.members, "model": model, "optimizer": optimizer,
-                             "train": train, "regularization": reg, "augment": augment})
+            data["train"]["reduce_lr_on_plateau"] = {
+                "patience": self.reduce_lr_on_plateau,
+                "monitor": "dev_loss" if self.early_stopping is not None else "train_loss"}
+        return parse_config(data)
 
     # ------------------------------------------------------------------ training
 

@@ -53,8 +53,8 @@ def train(
     target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
     task: Annotated[str | None, typer.Option(help="classification or regression")] = None,
     impute: Annotated[str | None, typer.Option(help="mean, median or most_frequent")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = None,
+    family: Annotated[str | None, typer.Option(
+        "--model", help="mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = None,
     hidden: Annotated[str | None, typer.Option(help="hidden widths, e.g. 100,100")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, leaky_relu, tanh, sigmoid")] = None,
     init: Annotated[str | None, typer.Option(help="auto, he, xavier, lecun, glorot")] = None,
@@ -109,29 +109,16 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
+    given = dict(locals())  # every option, by its flat name (netrx.config.FLAT_KEYS)
     from netrx.cli.flags import parse_hidden, schedule_flags, vary_overrides
-    from netrx.config import load_yaml, merge, parse_config
+    from netrx.config import FLAT_KEYS, flat_overrides, load_yaml, merge, parse_config
     from netrx.experiment import run
 
     base = load_yaml(config) if config is not None else {}
-    flags = {
-        "data.dataset": dataset, "data.target": target, "data.task": task,
-        "data.impute": impute, "model.family": model,
-        "model.hidden": parse_hidden(hidden) if hidden is not None else None,
-        "model.activation": activation, "model.init": init, "model.dropout": dropout,
-        "model.batch_norm": batch_norm, "optimizer.name": optimizer, "optimizer.lr": lr,
-        "train.epochs": epochs, "train.batch_size": batch_size, "members": members,
-        "seed": seed, "device": device, "name": name, "out": out,
-        "train.early_stopping": {"patience": early_stopping} if early_stopping is not None
-        else None,
-        "regularization.l2": l2, "regularization.l1": l1, "regularization.l1_mode": l1_mode,
-        "regularization.weight_decay": weight_decay, "regularization.max_norm": max_norm,
-        "regularization.dropconnect": dropconnect, "regularization.input_dropout": input_dropout,
-        "regularization.label_smoothing": label_smoothing, "augment.preset": augment,
-        "transfer.init_from": init_from, "transfer.freeze": freeze,
-        "transfer.strategy": transfer, "transfer.similarity": similarity,
-        "train.tensorboard": tensorboard,
-    }
+    given["hidden"] = parse_hidden(hidden) if hidden is not None else None
+    flags = flat_overrides({k: v for k, v in given.items() if k in FLAT_KEYS})
+    if early_stopping is not None:
+        flags["train.early_stopping"] = {"patience": early_stopping}
     flags.update(schedule_flags(schedule, schedule_param or []))
     if reduce_lr_on_plateau is not None:
         flags["train.reduce_lr_on_plateau"] = {"patience": reduce_lr_on_plateau}
