@@ -1,5 +1,6 @@
-"""Several `netrx tune` processes on one study, one of them killed with SIGKILL mid-run,
-on SQLite and on a real PostgreSQL server (tests/tune/conftest.py starts one)."""
+"""Several tune workers (`python -m netrx.tune.worker`) on one study, one of them killed
+with SIGKILL mid-run, on SQLite and on a real PostgreSQL server (tests/tune/conftest.py
+starts one)."""
 
 import math
 import os
@@ -37,8 +38,13 @@ def _config(tmp_path):
 
 
 def _cmd(path, tmp_path, url, study, role="worker"):
-    return [sys.executable, "-m", "netrx.cli.app", "tune", str(path), "--name", "r", "--out",
-            str(tmp_path), "--storage", url, "--study", study, "--quiet", "--role", role]
+    """A worker process (``python -m netrx.tune.worker``), or with ``role="main"`` the
+    ``netrx tune`` command line, on one study."""
+    args = [str(path), "--name", "r", "--out", str(tmp_path), "--storage", url, "--study",
+            study]
+    if role == "worker":
+        return [sys.executable, "-m", "netrx.tune.worker", *args]
+    return [sys.executable, "-m", "netrx.cli.app", "tune", *args, "--quiet"]
 
 
 def _held_by(study, pid: int, other: bool = False) -> list:

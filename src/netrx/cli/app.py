@@ -317,7 +317,6 @@ def tune(
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
-    role: Annotated[str, typer.Option(hidden=True)] = "main",
 ) -> None:
     """Search hyperparameters on the right scales, trials streaming through population
     slots; writes runs/<name>/ (study.db, best.yaml, trials.csv, importance.json, ...)."""
@@ -326,7 +325,7 @@ def tune(
     code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
                     trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
                     workers=workers, study=study, name=name, out=out, device=device,
-                    quiet=quiet, role=role)
+                    quiet=quiet)
     if code:
         raise typer.Exit(code)
 

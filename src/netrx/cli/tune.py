@@ -9,41 +9,32 @@ from rich.console import Console
 
 
 def run_tune(config: Path, *, console: Console, err_console: Console, quiet: bool = False,
-             role: str = "main", workers: int = 1, **options: Any) -> int:
-    """Run ``netrx tune``; returns the exit status (0, or 130 when interrupted)."""
+             workers: int = 1, **options: Any) -> int:
+    """Run ``netrx tune``; returns the exit status (0, or 130 when interrupted). Its worker
+    processes (``--workers N``) run :mod:`netrx.tune.worker`."""
     from netrx.cli.tune_table import LiveTable
     from netrx.tune.api import tune
     from netrx.tune.settings import load_tune_config
     from netrx.tune.storage import mask_url
 
-    if role not in ("main", "worker"):
-        from netrx.errors import ConfigError
-
-        raise ConfigError(f"--role {role!r}: main or worker")
     cfg = load_tune_config(config, {k: options.get(k) for k in
                                     ("strategy", "trials", "slots", "pruner", "budget")})
-    show = not quiet and role == "main"
-    live = LiveTable(console, cfg.space) if show else None
+    live = None if quiet else LiveTable(console, cfg.space)
 
     def log(line: str) -> None:
-        (console if role == "main" else err_console).print(line, highlight=False,
-                                                            markup=False, soft_wrap=True)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     try:
         if live is not None:
             with live:
-                result = tune(config, workers=workers, write=role == "main",
-                              on_epoch=live.from_engine, on_poll=live.from_study, log=log,
-                              **options)
+                result = tune(config, workers=workers, on_epoch=live.from_engine,
+                              on_poll=live.from_study, log=log, **options)
         else:
-            result = tune(config, workers=workers, write=role == "main", log=log, **options)
+            result = tune(config, workers=workers, log=log, **options)
     except KeyboardInterrupt:
-        if role == "main":
-            err_console.print("interrupted: the trials in progress were given back to the "
-                              "study; rerun the same command to resume")
+        err_console.print("interrupted: the trials in progress were given back to the "
+                          "study; rerun the same command to resume")
         return 130
-    if role == "worker":
-        return 0
     _print_summary(console, result, mask_url)
     return 0
 

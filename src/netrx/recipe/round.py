@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from netrx.config import RunConfig, load_yaml, parse_config
+from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
 from netrx.diagnose.prescriptions import (
     Prescription,
@@ -198,13 +198,12 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     retrain = per_trial  # kept for retraining the winner (one member, full epochs)
     tuned = tune(data, budget=max(left - retrain, 0.6 * left, 1.0), name=step, out=str(tune_dir),
                  storage=f"sqlite:///{(tune_dir / f'{step}.db').resolve()}", study=step,
-                 device=ctx.cfg0.device, write=True)
-    best_yaml = tuned.run_dir / "best.yaml"
-    if tuned.best is None or not best_yaml.is_file():
+                 device=ctx.cfg0.device, write=True, prepared=ctx.prepared)
+    if tuned.best is None or tuned.best_config is None:
         ctx.log.decide(step, "no dev gain", "no trial completed within the round's budget",
                        f"keep the config of {current['step']}")
         return {"tune_dir": str(tuned.run_dir)}
-    new_cfg = single_config(parse_config(load_yaml(best_yaml)), name=ctx.cfg0.name)
+    new_cfg = single_config(tuned.best_config, name=ctx.cfg0.name)
     # retrain the winner as K seeds for its trial's epochs, with early stopping (best
     # weights kept) as the baseline: the best of K members, measured like the dev error it
     # must beat (the baseline's is a best of K too), and its train error for the next verdict

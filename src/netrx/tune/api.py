@@ -1,5 +1,5 @@
-"""``netrx.tune.tune``: run a search end to end (one worker here, or N local processes)
-and write the run directory."""
+"""``netrx.tune.tune``: run a search end to end (one worker here, or N local processes of
+:mod:`netrx.tune.worker`) and write the run directory."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netrx.config import parse_config
+from netrx.config import RunConfig, parse_config
 from netrx.errors import ConfigError, DataError
 from netrx.tune.liveness import Liveness
 from netrx.tune.samplers import derive_seed, make_pruner, make_sampler
@@ -23,12 +23,14 @@ from netrx.tune.settings import TuneConfig, load_tune_config
 if TYPE_CHECKING:
     import optuna
 
+    from netrx.experiment.prepared import Prepared
     from netrx.tune.search import Engine
 
 
 @dataclass
 class TuneResult:
-    """A finished search: the study, its config, where it was written and the summary."""
+    """A finished search: the study, its config, where it was written, the summary and
+    the best trial's run config (what ``best.yaml`` holds; None when no trial completed)."""
 
     study: optuna.Study
     config: TuneConfig
@@ -37,6 +39,7 @@ class TuneResult:
     url: str
     summary: dict[str, Any]
     engine: Engine | None = None  # the in-process worker (None with several processes)
+    best_config: RunConfig | None = None
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -59,6 +62,7 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
          budget: float | str | None = None, storage: str | None = None,
          study: str | None = None, name: str | None = None, out: str | None = None,
          device: str | None = None, workers: int = 1, write: bool = True,
+         prepared: Prepared | None = None,
          on_epoch: Callable[[Engine], None] | None = None,
          on_poll: Callable[[optuna.Study], None] | None = None,
          log: Callable[[str], None] = lambda s: None) -> TuneResult:
@@ -66,9 +70,13 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
 
     The keyword arguments override the config's ``search`` section (``storage``: a
     database URL, ``memory``, or None for ``runs/<name>/study.db``). Running the same
-    call again resumes the study. With ``workers > 1``, that many local ``netrx tune``
-    processes share the study. ``on_epoch`` is called by the in-process worker after every
-    epoch, ``on_poll`` every second or so while local worker processes run.
+    call again resumes the study. With ``workers > 1``, that many local worker processes
+    (``python -m netrx.tune.worker``) share the study. ``prepared``: the data of the
+    config's run, already prepared (:func:`netrx.experiment.prepared.prepare`), used by
+    the in-process worker instead of preparing it again (worker processes prepare their
+    own). ``on_epoch`` is called by the in-process worker after every epoch, ``on_poll``
+    every second or so while local worker processes run. The result's ``best_config`` is
+    the best trial's run config, written or not.
     """
     overrides = {"strategy": strategy, "trials": trials, "slots": slots, "pruner": pruner,
                  "budget": budget}
@@ -94,23 +102,28 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
         if study_obj is None:  # pragma: no cover - a worker created nothing
             study_obj = open_study(open_storage(url), study_name, url=url)
     else:
-        study_obj, engine = run_worker(cfg, url, study_name, on_epoch=on_epoch, log=log)
+        study_obj, engine = run_worker(cfg, url, study_name, prepared=prepared,
+                                       on_epoch=on_epoch, log=log)
+    from netrx.tune.exports import best_run_config, write_outputs
+
     summary: dict[str, Any] = {}
     if write:
-        from netrx.tune.exports import write_outputs
-
         summary = write_outputs(study_obj, cfg, run_dir, name, url)
-    return TuneResult(study_obj, cfg, run_dir, name, url, summary, engine)
+    return TuneResult(study_obj, cfg, run_dir, name, url, summary, engine,
+                      best_run_config(study_obj, cfg, name))
 
 
 def run_worker(cfg: TuneConfig, url: str, study_name: str, *,
+               prepared: Prepared | None = None,
                on_epoch: Callable[[Engine], None] | None = None,
                log: Callable[[str], None] = lambda s: None) -> tuple[optuna.Study, Engine]:
-    """One worker in this process: prepare the data, join the study, work until done."""
-    from netrx.experiment import prepare
+    """One worker in this process: prepare the data (unless ``prepared`` is given), join
+    the study, work until done."""
+    from netrx.experiment.prepared import prepare
     from netrx.tune.search import Engine
 
-    prepared = prepare(cfg.run)
+    if prepared is None:
+        prepared = prepare(cfg.run)
     if len(prepared.splits.dev.y) == 0:
         raise DataError("netrx tune ranks trials on the dev set; set data.dev > 0")
     study, live = open_for(cfg, url, study_name)
@@ -129,7 +142,8 @@ def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
                    out: str | None, url: str, study: str, device: str | None,
                    overrides: dict[str, Any], run_dir: Path,
                    on_poll: Callable[[optuna.Study], None] | None) -> optuna.Study | None:
-    """Start ``workers`` ``netrx tune`` processes on one study and wait for them."""
+    """Start ``workers`` processes of :mod:`netrx.tune.worker` on one study and wait for
+    them."""
     import yaml
 
     from netrx.tune.storage import open_storage, open_study
@@ -141,8 +155,8 @@ def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
         path = run_dir / "tune.yaml"
         data = {**cfg.raw, "search": cfg.search.model_dump(exclude_none=True)}
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-    cmd = [sys.executable, "-m", "netrx.cli.app", "tune", str(path), "--workers", "1",
-           "--role", "worker", "--quiet", "--name", name, "--storage", url, "--study", study]
+    cmd = [sys.executable, "-m", "netrx.tune.worker", str(path), "--name", name,
+           "--storage", url, "--study", study]
     for flag, value in (("--out", out), ("--device", device),
                         *((f"--{k}", v) for k, v in overrides.items())):
         if value is not None:

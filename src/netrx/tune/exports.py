@@ -22,12 +22,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netrx.config import parse_config, to_yaml
+from netrx.config import RunConfig, parse_config, to_yaml
 from netrx.files import write_atomic
+from netrx.tune.fine_stage import BOX
 from netrx.tune.liveness import REASON, RETRY_OF, STAGE, WORKER
-from netrx.tune.search import BOX, CURVE, EPOCHS
 from netrx.tune.settings import TuneConfig
 from netrx.tune.space import Space
+from netrx.tune.trials import CURVE, EPOCHS
 
 if TYPE_CHECKING:
     import optuna
@@ -103,11 +104,22 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return min(done, key=lambda t: (t.value, t.number)) if done else None
 
 
-def best_config(cfg: TuneConfig, values: dict[str, Any], name: str) -> str:
-    """YAML of the run config of one trial, ready for ``netrx train``."""
+def trial_run_config(cfg: TuneConfig, values: dict[str, Any], name: str) -> RunConfig:
+    """The full run config of one trial (one member), named ``name``, ready for
+    ``netrx train`` (``best.yaml`` is its YAML)."""
     data = cfg.trial_config(values, members=1)
     data["name"] = name
-    return to_yaml(parse_config(data))
+    return parse_config(data)
+
+
+def best_run_config(study: optuna.Study, cfg: TuneConfig, name: str, *,
+                    best: optuna.trial.FrozenTrial | None = None) -> RunConfig | None:
+    """The run config of the best completed trial (``best``, when already looked up),
+    named ``<name>-best``: what ``best.yaml`` holds; None when no trial completed."""
+    best = best if best is not None else best_trial(study)
+    if best is None:
+        return None
+    return trial_run_config(cfg, cfg.space.decode(best.params), f"{name}-best")
 
 
 def importance(study: optuna.Study, space: Space) -> dict[str, Any]:
@@ -192,7 +204,7 @@ def write_outputs(study: optuna.Study, cfg: TuneConfig, run_dir: Path, name: str
     best = best_trial(study)
     best_values = cfg.space.decode(best.params) if best is not None else None
     if best is not None:
-        text = best_config(cfg, best_values, f"{name}-best")
+        text = to_yaml(best_run_config(study, cfg, name, best=best))
         write_atomic(run_dir / "best.yaml", lambda f: f.write(text), mode="w")
     imp = importance(study, cfg.space)
     write_atomic(run_dir / "importance.json", lambda f: f.write(_json(imp)), mode="w")

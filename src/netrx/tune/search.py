@@ -1,6 +1,6 @@
 """The batched ask/tell engine: trials stream through population slots.
 
-One worker (one ``netrx tune`` process) repeats:
+One worker (``netrx tune``, or a process of :mod:`netrx.tune.worker`) repeats:
 
 1. ask the sampler for trials (K at a time, within the trial budget) and sort them into
    groups (:mod:`netrx.tune.slots`: trials that can share one population);
@@ -16,61 +16,33 @@ A trial whose loss or dev error becomes NaN/inf never completes: it is PRUNED (w
 had reported a finite value; the sampler then ranks it with the trials stopped early) or
 FAIL, with the reason in its user attribute ``netrx:reason``. Workers share the study
 through its storage; heartbeats and the single retry of a lost worker's trials are in
-:mod:`netrx.tune.liveness`.
+:mod:`netrx.tune.liveness`; what a trial leaves in the study, in :mod:`netrx.tune.trials`;
+the fine stage of coarse_to_fine, in :mod:`netrx.tune.fine_stage`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from netrx.config import get_path
 from netrx.errors import DivergedError, NetrxError
 from netrx.train.callbacks import Callback, EpochLog, FitState
 from netrx.tune.fastpath import prune_batch
-from netrx.tune.liveness import REASON, STAGE, Liveness, fail_and_retry
-from netrx.tune.samplers import decision_epochs, derive_seed
+from netrx.tune.fine_stage import fine_to_come, start_fine
+from netrx.tune.liveness import Liveness, fail_and_retry
+from netrx.tune.samplers import decision_epochs
 from netrx.tune.settings import TuneConfig
 from netrx.tune.source import Pending, TrialSource
+from netrx.tune.trials import Running, Teller
 
 if TYPE_CHECKING:
     import optuna
 
+    from netrx.experiment.prepared import Prepared
     from netrx.tune.slots import SlotPopulation
-
-CURVE = "netrx:curve"  # trial attr: the dev metric after every epoch
-EPOCHS = "netrx:epochs"  # trial attr: epochs trained, when not len(curve) (diverged)
-BOX = "netrx:box"  # study attr: the narrowed box of coarse_to_fine
-
-
-@dataclass
-class Running:
-    """A trial in a slot."""
-
-    pending: Pending
-    epochs: int = 0
-    curve: list[float] = field(default_factory=list)
-    reported: int = 0  # the last epoch reported to the study
-    reports: int = 0  # how many epochs were reported
-
-    @property
-    def trial(self) -> optuna.Trial:
-        return self.pending.trial
-
-
-@dataclass
-class Finished:
-    """What this worker saw of a trial it ended (for the live table)."""
-
-    number: int
-    state: str
-    value: float | None
-    values: dict[str, Any]
-    epochs: int
-    reason: str = ""
 
 
 class Engine:
@@ -78,7 +50,7 @@ class Engine:
 
     Args:
         cfg: the tune config.
-        prepared: the data (:func:`netrx.experiment.execute.prepare` of ``cfg.run``).
+        prepared: the data (:func:`netrx.experiment.prepared.prepare` of ``cfg.run``).
         study: the study (any storage).
         live: this worker's :class:`~netrx.tune.liveness.Liveness` (registered).
         deadline: ``time.monotonic()`` value after which nothing new starts and running
@@ -87,8 +59,8 @@ class Engine:
         log: prints a line (the narrowed box, warnings).
     """
 
-    def __init__(self, cfg: TuneConfig, prepared: Any, study: optuna.Study, live: Liveness, *,
-                 deadline: float | None = None,
+    def __init__(self, cfg: TuneConfig, prepared: Prepared, study: optuna.Study,
+                 live: Liveness, *, deadline: float | None = None,
                  on_epoch: Callable[[Engine], None] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
         self.cfg, self.prepared, self.study, self.live = cfg, prepared, study, live
@@ -96,9 +68,10 @@ class Engine:
         self.space = cfg.space
         self.max_epochs = cfg.max_epochs
         self.decisions = decision_epochs(cfg)
-        self.source = TrialSource(cfg, study, live, self._fail, deadline)
+        self.teller = Teller(study, self.space, log)
+        self.finished = self.teller.finished  # what this worker ended (the live table)
+        self.source = TrialSource(cfg, study, live, self.teller.fail, deadline)
         self.slots: list[Running | None] = []
-        self.finished: list[Finished] = []
         self.started = time.monotonic()
         #: groups run (with their first population size), population compactions, and
         #: epochs summed over slots (K per epoch) and over the trials that trained in them
@@ -112,74 +85,9 @@ class Engine:
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
-    # -- telling ---------------------------------------------------------------------
-    def _tell(self, trial: optuna.Trial, state: Any, value: float | None = None, *,
-              reason: str = "", run: Running | None = None) -> None:
-        from optuna.trial import TrialState
-
-        try:
-            if run is not None and len(run.curve) > run.reports:  # else the reports hold it
-                trial.set_user_attr(CURVE, [round(v, 6) for v in run.curve])
-            if run is not None and run.epochs != len(run.curve):
-                trial.set_user_attr(EPOCHS, run.epochs)
-            if reason:
-                trial.set_user_attr(REASON, reason)
-            if state == TrialState.COMPLETE:
-                self.study.tell(trial, value)
-            else:
-                self.study.tell(trial, state=state)
-        except Exception as e:  # e.g. another worker declared this one lost meanwhile
-            self.log(f"trial {trial.number}: could not record its end ({type(e).__name__}: "
-                     f"{e}); another worker may have taken it over")
-            return
-        values = self.space.decode(trial.params) if trial.params else {}
-        self.finished.append(Finished(trial.number, state.name, value, values,
-                                      run.epochs if run else 0, reason))
-
-    def _report(self, run: Running, value: float, step: int | None = None) -> None:
-        step = run.epochs if step is None else step
-        if step > run.reported:
-            run.trial.report(value, step)
-            run.reported = step
-            run.reports += 1
-
-    def _end_pruned(self, run: Running, reason: str) -> None:
-        """End a trial early (diverged, or out of time): PRUNED with its last finite dev
-        value, or FAIL when it never had one."""
-        from optuna.trial import TrialState
-
-        if run.curve and run.reported < len(run.curve):  # give it its last finite value
-            try:
-                self._report(run, run.curve[-1], len(run.curve))
-            except Exception:
-                pass
-        state = TrialState.PRUNED if run.reported > 0 else TrialState.FAIL
-        self._tell(run.trial, state, reason=reason, run=run)
-
-    def _fail(self, trial: optuna.Trial, reason: str) -> None:
-        from optuna.trial import TrialState
-
-        self._tell(trial, TrialState.FAIL, reason=reason)
-
     # -- one group -------------------------------------------------------------------
-    def _slot_config(self, values_per_slot: Any) -> dict[str, Any]:
-        """The run config of K slots: the group's shared values, and one list entry per
-        slot for each member-wise key (one value when every slot has the same, e.g. a
-        regularizer that is off: None or 0)."""
-        from netrx.config import set_path
-
-        first = values_per_slot[0]
-        shared = {k: v for k, v in first.items() if not self.cfg.member_wise(k)}
-        data = self.cfg.trial_config(shared, members=len(values_per_slot))
-        member_keys = {k for v in values_per_slot for k in v if self.cfg.member_wise(k)}
-        for key in member_keys:
-            base = get_path(self.cfg.run, key)
-            column = [v.get(key, base) for v in values_per_slot]
-            set_path(data, key, column[0] if all(c == column[0] for c in column) else column)
-        return data
-
     def _run_group(self, group: tuple) -> None:
-        from netrx.tune.slots import SlotPopulation
+        from netrx.tune.slots import SlotPopulation, slot_config
 
         first: list[Pending] = []
         while len(first) < self.cfg.search.slots:
@@ -194,13 +102,13 @@ class Engine:
         self.stats["groups"].append({"group": dict(group), "slots": len(first),
                                      "trials": [p.trial.number for p in first]})
         try:
-            sp = SlotPopulation(self._slot_config, self.prepared, [p.values for p in first],
-                                self.cfg.run.seed)
+            sp = SlotPopulation(functools.partial(slot_config, self.cfg), self.prepared,
+                                [p.values for p in first], self.cfg.run.seed)
         except (NetrxError, ValueError, RuntimeError) as e:
             from optuna.trial import TrialState
 
             for r in self.slots:
-                self._tell(r.trial, TrialState.FAIL, reason=f"cannot build this group: {e}")
+                self.teller.tell(r.trial, TrialState.FAIL, reason=f"cannot build this group: {e}")
             self.slots = []
             return
         while sp is not None:
@@ -247,18 +155,18 @@ class Engine:
             run.epochs += 1
             v = float(metric[k]) if metric is not None else float("nan")
             if log.status[k] == "diverged" or not np.isfinite(v):
-                self._end_pruned(run, f"diverged: the loss or dev {self.cfg.search.metric} "
+                self.teller.end_pruned(run, f"diverged: the loss or dev {self.cfg.search.metric} "
                                       f"became NaN/inf in epoch {run.epochs}")
                 free.append(k)
                 continue
             run.curve.append(v)
             try:
                 if run.epochs >= self.max_epochs:
-                    self._report(run, v)
-                    self._tell(run.trial, TrialState.COMPLETE, v, run=run)
+                    self.teller.report(run, v)
+                    self.teller.tell(run.trial, TrialState.COMPLETE, v, run=run)
                     free.append(k)
                 elif self.decisions is None or run.epochs in self.decisions:
-                    self._report(run, v)
+                    self.teller.report(run, v)
                     check.append(k)
             except Exception as e:  # the trial was finished by someone else
                 self.log(f"trial {run.trial.number}: {type(e).__name__}: {e}")
@@ -270,14 +178,14 @@ class Engine:
             verdicts = [False] * len(check)
         for k, prune in zip(check, verdicts):
             if prune:  # (the reason is the state itself)
-                self._tell(self.slots[k].trial, TrialState.PRUNED, run=self.slots[k])
+                self.teller.tell(self.slots[k].trial, TrialState.PRUNED, run=self.slots[k])
                 free.append(k)
         for k in free:
             self.slots[k] = None
         if self.expired():
             for k, run in enumerate(self.slots):
                 if run is not None:
-                    self._end_pruned(run, "time budget exhausted")
+                    self.teller.end_pruned(run, "time budget exhausted")
                     self.slots[k] = None
         self._refill(sp, state)
         if self.on_epoch is not None:
@@ -311,7 +219,7 @@ class Engine:
             from optuna.trial import TrialState
 
             for k in changes:
-                self._tell(self.slots[k].trial, TrialState.FAIL, reason=f"cannot start: {e}")
+                self.teller.tell(self.slots[k].trial, TrialState.FAIL, reason=f"cannot start: {e}")
                 self.slots[k] = None
         for k, r in enumerate(self.slots):
             if r is None:
@@ -328,48 +236,10 @@ class Engine:
                 self.log(f"trial {number} was left RUNNING by a lost worker: marked FAIL and "
                          "retried")
 
-    def _maybe_fine(self) -> bool:
-        """coarse_to_fine: once every coarse trial has ended, narrow the box and enqueue
-        the fine stage (once per study). True when there is new work."""
-        from optuna.trial import TrialState
-
-        from netrx.tune.coarse_to_fine import format_box, narrow, sample_box
-
-        src = self.source
-        if not src.c2f or src.n_fine <= 0 or BOX in self.study.user_attrs:
-            return False
-        trials = self.study.get_trials(deepcopy=False)
-        coarse = [t for t in trials if t.user_attrs.get(STAGE) != "fine"]
-        if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in coarse):
-            return False
-        complete = sorted((t for t in coarse if t.state == TrialState.COMPLETE),
-                          key=lambda t: t.value)
-        s = self.cfg.search
-        top = complete[:max(1, math.ceil(s.q * len(complete)))] if complete else []
-        if top:
-            fine, box = narrow(self.space, [self.space.decode(t.params) for t in top],
-                               margin=s.margin)
-        else:
-            fine, box = self.space, {p.key: {"scale": p.dist.scale, "unchanged": True}
-                                     for p in self.space}
-            self.log("coarse_to_fine: no coarse trial completed; the fine stage searches "
-                     "the whole space")
-        seed = derive_seed(s.seed if s.seed is not None else self.cfg.run.seed, "fine")
-        for values in sample_box(fine, src.n_fine, seed=seed, fixed=src.fixed,
-                                 method=s.coarse_sampler):
-            self.study.enqueue_trial(self.space.encode(values), user_attrs={STAGE: "fine"},
-                                     skip_if_exists=True)
-        record = {"box": box, "top": [t.number for t in top], "q": s.q, "margin": s.margin,
-                  "coarse_completed": len(complete)}
-        self.study.set_user_attr(BOX, record)
-        self.log(format_box(record))
-        return True
-
     def _more_possible(self) -> bool:
         if self.source.more_possible():
             return True
-        src = self.source
-        return src.c2f and src.n_fine > 0 and BOX not in self.study.user_attrs
+        return fine_to_come(self.study, self.source)
 
     def run(self, poll: float = 0.5) -> None:
         """Work until the budget is spent and no trial is left running anywhere (or the
@@ -381,7 +251,7 @@ class Engine:
                 if group is not None:
                     self._run_group(group)
                     continue
-                if self._maybe_fine():
+                if start_fine(self.study, self.cfg, self.source, self.log):
                     continue
                 if not self._more_possible() and self.live.others_running() == 0:
                     break

@@ -31,13 +31,30 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netrx.config import parse_config
+from netrx.config import get_path, parse_config, set_path
 from netrx.experiment.assemble import assemble
 from netrx.experiment.build import build_population, set_member_buffers
 from netrx.optim.base import Transform
 from netrx.train.callbacks import Callback, FitState
+from netrx.tune.settings import TuneConfig
 
 StateTree = Any
+
+
+def slot_config(cfg: TuneConfig, values_per_slot: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run config of K slots of one group: the group's shared values, and one list
+    entry per slot for each member-wise key (one value when every slot has the same, e.g.
+    a regularizer that is off: None or 0). ``functools.partial(slot_config, cfg)`` is the
+    ``base`` of a :class:`SlotPopulation`."""
+    first = values_per_slot[0]
+    shared = {k: v for k, v in first.items() if not cfg.member_wise(k)}
+    data = cfg.trial_config(shared, members=len(values_per_slot))
+    member_keys = {k for v in values_per_slot for k in v if cfg.member_wise(k)}
+    for key in member_keys:
+        base = get_path(cfg.run, key)
+        column = [v.get(key, base) for v in values_per_slot]
+        set_path(data, key, column[0] if all(c == column[0] for c in column) else column)
+    return data
 
 
 def copy_rows(old: StateTree, fresh: StateTree, rows: Tensor, K: int) -> StateTree:
@@ -97,7 +114,7 @@ class SlotPopulation:
 
     Args:
         base: builds a slot config: ``base(values_per_slot) -> dict`` (a run config with
-            one list entry per slot for every member-wise key).
+            one list entry per slot for every member-wise key; see :func:`slot_config`).
         prepared: the data (:func:`netrx.experiment.execute.prepare`).
         values: one {key: value} per slot (idle slots repeat a neighbour's values).
         seed: the seed every trial's network is drawn from.
