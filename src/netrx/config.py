@@ -97,6 +97,8 @@ class DataConfig(_Section):
     impute: Literal["mean", "median", "most_frequent"] | None = None
     dev: float = Field(0.2, ge=0.0, lt=1.0)
     test: float = Field(0.2, ge=0.0, lt=1.0)
+    # regression: train on y := (y − μ_y)/σ_y (μ, σ of train); predictions are mapped back
+    scale_target: bool = True
     # Bayes / human-level error proxy for the bias / variance verdict (netrx diagnose)
     target_error: float = Field(0.0, ge=0.0)
 

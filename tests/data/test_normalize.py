@@ -177,3 +177,11 @@ def test_csv_end_to_end(tmp_path):
     out = pre.transform(s.test.X)
     assert out.shape == (len(s.test), 4) and np.isfinite(out).all()
     assert pre.output_columns == ("size", "color=blue", "color=green", "color=red")
+
+
+def test_inverse_transform_undoes_transform():
+    rng = np.random.default_rng(3)
+    y = rng.normal(50, 12, size=(40, 1))
+    std = Standardizer().fit(y)
+    np.testing.assert_allclose(std.inverse_transform(std.transform(y)), y, rtol=1e-6)
+    np.testing.assert_allclose(std.inverse_transform(np.zeros((2, 1))), [[y.mean()]] * 2)

@@ -172,8 +172,11 @@ def predict(
             acc = float(np.mean(np.asarray(preds).astype(str) == np.asarray(y).astype(str)))
             console.print(f"accuracy on {len(preds)} labelled examples: {acc:.2%}")
         else:
-            mse = float(np.mean((np.asarray(preds, float) - np.asarray(y, float)) ** 2))
-            console.print(f"MSE on {len(preds)} labelled examples: {mse:.4g}")
+            from netrx.experiment.evaluate import regression_metrics
+
+            m = regression_metrics(np.asarray(preds, float), np.asarray(y, float))
+            console.print(f"on {len(preds)} labelled examples: RMSE {m['rmse']:.4g}, "
+                          f"MAE {m['mae']:.4g}, R² {m['r2']:.4f}")
     import pandas as pd
 
     frame = pd.DataFrame(columns)

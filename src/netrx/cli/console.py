@@ -16,11 +16,29 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def test_line(test: dict[str, Any], task: str) -> str:
+    """The one test figure: accuracy (classification); RMSE, MAE and R² in the target's
+    units (regression)."""
+    if task != "regression":
+        return f"test accuracy {1 - test['error']:.2%} (error {test['error']:.4f})"
+    if "rmse" not in test:
+        return f"test MSE {test['error']:.4g}"
+    return (f"test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, R² {test['r2']:.4f} "
+            f"(MSE/σ² {test['error']:.4g})")
+
+
+def error_name(task: str) -> str:
+    """What an error is: 1 − accuracy, or for regression the MSE of the standardized
+    target (MSE/σ_y², ≈ 1 − R²)."""
+    return "MSE/σ²" if task == "regression" else "error"
+
+
 def print_result(console: Console, result: Any) -> None:
     rows = sorted(result.members, key=lambda m: (m.get("dev_error") is None,
                                                  m.get("dev_error") or 0.0))
-    is_reg = result.prepared.dataset.task == "regression"
-    err = "MSE" if is_reg else "error"
+    task = result.prepared.dataset.task
+    err = error_name(task) if result.prepared.target_scaler is not None or \
+        task != "regression" else "MSE"
     table = Table(title=f"members ranked by dev {err} — {result.config.name}")
     from netrx.config import MEMBER_KEYS
 
@@ -38,9 +56,7 @@ def print_result(console: Console, result: Any) -> None:
     if len(rows) > len(shown):
         console.print(f"… and {len(rows) - len(shown)} more members (see summary.json)")
     if result.test:
-        metric = result.test["error"]
-        shown_metric = f"test MSE {metric:.4g}" if is_reg else \
-            f"test accuracy {1 - metric:.2%} (error {metric:.4f})"
+        shown_metric = test_line(result.test, task)
         members = result.extras.get("ensemble_members")
         who = f"ensemble of members {members}" if members and len(members) > 1 \
             else f"best member {result.best}"
@@ -61,17 +77,15 @@ def print_improve(console: Console, result: Any) -> None:
     for d in result.decisions:
         table.add_row(*(str(d[c]) for c in ("step", "rule", "numbers", "action")))
     console.print(table)
-    is_reg = result.task == "regression"
     final = Table(title="final: chosen on dev, test evaluated once")
-    for col in ("predictor", "what", f"dev {'MSE' if is_reg else 'error'}", "chosen"):
+    for col in ("predictor", "what", f"dev {error_name(result.task)}", "chosen"):
         final.add_column(col)
     for row in result.final["table"]:
         final.add_row(row["predictor"], row["what"], fmt(row["dev_error"]),
                       "✓" if row["predictor"] == result.final["chosen"] else "")
     console.print(final)
-    t = result.final["test_error"]
-    console.print(f"test MSE {t:.4g}" if is_reg else
-                  f"test accuracy {1 - t:.2%} (error {t:.4f})")
+    console.print(test_line(result.final.get("test") or {"error": result.final["test_error"]},
+                            result.task))
     console.print(f"{result.seconds:.1f} s of a {result.budget:.0f} s budget; run written to "
                   f"{result.run_dir}")
 

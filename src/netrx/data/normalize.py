@@ -66,6 +66,17 @@ class Standardizer:
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         return self.fit(X).transform(X)
 
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """x = μ + σ·z, the inverse of :meth:`transform` (float64, in the shape of Z): a
+        regression network's standardized outputs back in the target's units."""
+        if not hasattr(self, "mean_"):
+            raise DataError("this Standardizer is not fitted; call fit(X_train) first")
+        flat = np.asarray(Z, dtype=np.float64).reshape(len(Z), -1)
+        if flat.shape[1] != len(self.mean_):
+            raise DataError(f"Z has {flat.shape[1]} values per example; the Standardizer was "
+                            f"fitted on {len(self.mean_)}")
+        return (flat * self.scale_ + self.mean_).reshape(np.shape(Z))
+
     def state_dict(self) -> dict[str, Any]:
         """μ and σ as plain lists (JSON-serialisable)."""
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}

@@ -134,7 +134,9 @@ def print_verdict(console: Console, verdict: RunVerdict, all_members: bool = Fal
     """``netrx diagnose RUN``: the best member's table, explanation and recipe, or (all
     members) the members' table and one recipe per verdict."""
     if verdict.task == "regression":
-        console.print("[yellow]regression run: errors are MSE, thresholds in the same units[/]")
+        console.print("[yellow]regression run: errors are the MSE of the standardized target, "
+                      "MSE/σ_y² ≈ 1 − R² (a fraction of the target's variance); --target-error "
+                      "is in the same unit[/]")
     if all_members:
         console.print(members_table(verdict))
         groups: dict[str, list] = {}

@@ -136,6 +136,20 @@ def ensemble_split_error(pop: Population, prepared: Prepared, part: Any,
                           prepared.objective)
 
 
+#: what the one look at the test set reports (rmse, mae, r2: regression, target units)
+TEST_METRICS = ("loss", "error", "rmse", "mae", "r2")
+
+
+def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """In the target's units: RMSE = √(1/n Σ (ŷ − y)²), MAE = 1/n Σ |ŷ − y| and
+    R² = 1 − Σ (ŷ − y)² / Σ (y − ȳ)² (ȳ the mean of these y; 0 for predicting it)."""
+    pred, y = np.asarray(pred, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    res = float(((pred - y) ** 2).sum())
+    tot = float(((y - y.mean()) ** 2).sum())
+    return {"rmse": math.sqrt(res / len(y)), "mae": float(np.abs(pred - y).mean()),
+            "r2": 1.0 - res / tot if tot > 0 else float("nan")}
+
+
 @torch.no_grad()
 def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> dict[str, Any]:
     """The one look at the test set: the error (and loss, confusion matrix) of the chosen
@@ -148,10 +162,13 @@ def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> di
         yk = y.unsqueeze(0)
         out["loss"] = float(obj.loss(z, yk)[0])
         out["error"] = float(obj.error(z, yk)[0])
-        probs = None if prepared.dataset.task != "classification" else z[0]
+        probs = z[0]
     else:
         probs = average_outputs(pop, X, obj, members)
         out["error"] = ensemble_error(probs, y, obj)
+    if prepared.task == "regression":
+        out.update(regression_metrics(prepared.to_target_units(probs.squeeze(-1).cpu()),
+                                      prepared.to_target_units(y.cpu())))
     if prepared.dataset.task == "classification" and probs is not None:
         if obj.name == "bce" and probs.shape[-1] == 1:
             pred = (probs.squeeze(-1) > 0).long()

@@ -18,6 +18,7 @@ from netrx.ensemble import PolyakAveraging
 from netrx.errors import ConfigError
 from netrx.experiment.assemble import assemble, train
 from netrx.experiment.evaluate import (
+    TEST_METRICS,
     RunResult,
     ensemble_split_error,
     evaluate_test,
@@ -131,7 +132,7 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
     test: dict[str, float] = {}
     if len(splits.test.y):  # the chosen predictor (the ensemble, if any) is the one tested
         tested = evaluate_test(pop, prepared, top if top is not None else [best])
-        test = {k: tested[k] for k in ("loss", "error") if tested[k] is not None}
+        test = {k: tested[k] for k in TEST_METRICS if tested.get(k) is not None}
         extras["confusion_matrix"] = tested["confusion"]
     result = RunResult(cfg, prepared, history, pop, best, members, test, seconds)
     result.extras.update({k: v for k, v in extras.items() if v is not None})

@@ -26,7 +26,7 @@ class Predictor:
                  device: str = "auto") -> None:
         from safetensors.torch import load_file
 
-        from netrx.data import Preprocessor
+        from netrx.data import Preprocessor, Standardizer
         from netrx.train.losses import LOSSES
 
         self.run_dir = d = Path(run_dir)
@@ -42,6 +42,9 @@ class Predictor:
         self.classes: list[str] = pre["classes"]
         self.columns: list[str] = pre["columns"]
         self.preprocessor = Preprocessor.from_state_dict(pre["preprocessor"])
+        #: regression: μ_y, σ_y of the training targets (predictions are mapped back)
+        self.target_scaler = Standardizer.from_state_dict(pre["target_scaler"]) \
+            if pre.get("target_scaler") else None
         self.objective = LOSSES[pre["objective"]]
         self.member = int(self.summary["best_member"] if member is None else member)
         n_outputs = self.objective.n_outputs(len(self.classes))
@@ -76,11 +79,15 @@ class Predictor:
         return self._outputs(X).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class names (classification) or real values (regression)."""
+        """Class names (classification) or real values in the target's units (regression:
+        y = μ_y + σ_y·ŷ when the run standardized its target)."""
         if self.task == "classification":
             idx = self.predict_proba(X).argmax(-1)
             return np.asarray(self.classes, dtype=object)[idx]
-        return self._outputs(X).squeeze(-1).cpu().numpy()
+        out = self._outputs(X).squeeze(-1).double().cpu().numpy()
+        if self.target_scaler is None:
+            return out
+        return self.target_scaler.inverse_transform(out.reshape(-1, 1)).reshape(out.shape)
 
 
 def load(run_dir: str | os.PathLike, member: int | None = None, device: str = "auto") -> Predictor:

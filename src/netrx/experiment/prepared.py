@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from netrx.config import RunConfig
-from netrx.data import Dataset, Preprocessor, Splits, load, split
+from netrx.data import Dataset, Preprocessor, Splits, Standardizer, load, split
 from netrx.train.losses import Objective, objective_for
 
 
@@ -16,12 +18,25 @@ class Prepared:
     """The dataset's metadata, the fitted preprocessing (anything with ``input_shape_``:
     a :class:`~netrx.data.Preprocessor` or a :class:`~netrx.data.Standardizer`), the
     transformed train/dev/test parts and the objective. It is what the assembly reads:
-    :func:`netrx.experiment.assemble.assemble` needs nothing else."""
+    :func:`netrx.experiment.assemble.assemble` needs nothing else.
+
+    ``target_scaler`` (regression): the parts' y are standardized, y := (y − μ_y)/σ_y
+    with the training set's μ_y and σ_y, so a regression error (MSE) is a fraction of the
+    target's training variance, MSE/σ_y² ≈ 1 − R², whatever the target's units."""
 
     dataset: Dataset
     preprocessor: Any
     splits: Splits
     objective: Objective
+    target_scaler: Standardizer | None = None
+
+    def to_target_units(self, values: Any) -> np.ndarray:
+        """Standardized regression values (predictions or targets) in the target's units:
+        y = μ_y + σ_y·z (unchanged without a target scaler)."""
+        z = np.asarray(values, dtype=np.float64)
+        if self.target_scaler is None:
+            return z
+        return self.target_scaler.inverse_transform(z.reshape(-1, 1)).reshape(z.shape)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -50,5 +65,11 @@ def prepare(cfg: RunConfig) -> Prepared:
     pre = Preprocessor(impute=cfg.data.impute).fit(splits.train.X, ds.columns, ds.categorical)
     for part in (splits.train, splits.dev, splits.test):
         part.X = pre.transform(part.X) if len(part.X) else part.X
+    scaler = None
+    if ds.task == "regression" and cfg.data.scale_target:
+        scaler = Standardizer().fit(np.asarray(splits.train.y, np.float64).reshape(-1, 1))
+        for part in (splits.train, splits.dev, splits.test):
+            part.y = scaler.transform(np.asarray(part.y, np.float64).reshape(-1, 1))[:, 0] \
+                if len(part.y) else part.y
     objective = objective_for(cfg.train.loss, ds.task, ds.n_classes)
-    return Prepared(ds, pre, splits, objective)
+    return Prepared(ds, pre, splits, objective, scaler)

@@ -35,7 +35,9 @@ def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
     pre = {"preprocessor": result.prepared.preprocessor.state_dict(), "task": ds.task,
            "classes": list(ds.classes), "columns": list(ds.columns),
            "categorical": list(ds.categorical), "input_shape": list(ds.input_shape),
-           "objective": result.prepared.objective.name}
+           "objective": result.prepared.objective.name,
+           "target_scaler": None if result.prepared.target_scaler is None
+           else result.prepared.target_scaler.state_dict()}
     write_json(d / "preprocess.json", pre)
     state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
     meta = {"best_member": str(result.best), "members": str(result.population.members)}

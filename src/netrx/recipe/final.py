@@ -13,6 +13,7 @@ import torch
 
 from netrx.config import parse_config
 from netrx.experiment.evaluate import (
+    TEST_METRICS,
     RunResult,
     as_tensors,
     ensemble_split_error,
@@ -66,9 +67,10 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     if polyak.averaged is not None:
         with polyak.swapped_in(pop, Xt), torch.no_grad():
             pol_dev = float(evaluate(pop, Xd, yd, obj)[1][k])
+    mean_of = "predictions" if ctx.prepared.task == "regression" else "probabilities"
     table = [{"predictor": "single", "what": f"member {k} (best of {ctx.members} seeds)",
               "dev_error": best["dev_error"]},
-             {"predictor": "ensemble", "what": f"mean probabilities of members {top}",
+             {"predictor": "ensemble", "what": f"mean {mean_of} of members {top}",
               "dev_error": ens_dev},
              {"predictor": "polyak", "what": f"member {k} with EWA weights (β={beta:.4g})",
               "dev_error": pol_dev}]
@@ -93,8 +95,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
                    f"{chosen['predictor']}: test error {fmt(test['error'])}",
                    "report it; no decision uses it")
     result = RunResult(cfg, ctx.prepared, history, pop, k, member_table(cfg, pop, rows),
-                       {"error": test["error"], **({"loss": test["loss"]}
-                                                   if test["loss"] is not None else {})},
+                       {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
                        seconds)
     chosen_text = f"{chosen['predictor']}: {chosen['what']}"
     result.extras.update({"chosen": chosen_text, "final_table": table,
@@ -103,6 +104,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
         result.extras["confusion_matrix"] = test["confusion"]
     return {"_result": result, "table": table, "chosen": chosen["predictor"],
             "chosen_text": chosen_text, "test_error": test["error"],
+            "test": {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
             "dev_error": chosen_row["dev_error"], "members": members}
 
 
