@@ -87,3 +87,18 @@ def test_regression_metrics_against_numpy():
     assert m["mae"] == pytest.approx(np.mean(np.abs(pred - y)))
     assert m["r2"] == pytest.approx(1 - np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2))
     assert regression_metrics(np.full(200, y.mean()), y)["r2"] == pytest.approx(0.0)
+
+
+def test_report_shows_predicted_vs_actual_in_target_units(table, tmp_path):
+    from netrx.report import build_report
+
+    path, _ = table
+    result = run(_cfg(path, tmp_path, "rep"), progress=False)
+    frame = __import__("pandas").read_csv(result.run_dir / "test_predictions.csv")
+    assert list(frame.columns) == ["y", "prediction"]
+    assert len(frame) == json.loads((result.run_dir / "summary.json").read_text())["data"][
+        "n_test"]
+    m = regression_metrics(frame["prediction"], frame["y"])
+    assert m["rmse"] == pytest.approx(result.test["rmse"])
+    html = build_report(result.run_dir).read_text()
+    assert "predicted vs actual" in html and "test RMSE" in html and "MSE/σ²" in html

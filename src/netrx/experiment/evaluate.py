@@ -40,6 +40,8 @@ class RunResult:
     seconds: float
     run_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: regression: the chosen predictor's test predictions and targets, in target units
+    test_predictions: dict[str, np.ndarray] | None = None
 
     def summary(self) -> dict[str, Any]:
         ds = self.prepared.dataset
@@ -167,8 +169,10 @@ def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> di
         probs = average_outputs(pop, X, obj, members)
         out["error"] = ensemble_error(probs, y, obj)
     if prepared.task == "regression":
-        out.update(regression_metrics(prepared.to_target_units(probs.squeeze(-1).cpu()),
-                                      prepared.to_target_units(y.cpu())))
+        pred = prepared.to_target_units(probs.squeeze(-1).cpu())
+        truth = prepared.to_target_units(y.cpu())
+        out.update(regression_metrics(pred, truth))
+        out["predictions"] = {"y": truth, "prediction": pred}
     if prepared.dataset.task == "classification" and probs is not None:
         if obj.name == "bce" and probs.shape[-1] == 1:
             pred = (probs.squeeze(-1) > 0).long()

@@ -135,5 +135,7 @@ def _evaluate(cfg: RunConfig, prepared: Prepared, history: History, pop: Populat
         test = {k: tested[k] for k in TEST_METRICS if tested.get(k) is not None}
         extras["confusion_matrix"] = tested["confusion"]
     result = RunResult(cfg, prepared, history, pop, best, members, test, seconds)
+    if len(splits.test.y):
+        result.test_predictions = tested.get("predictions")
     result.extras.update({k: v for k, v in extras.items() if v is not None})
     return result

@@ -39,6 +39,12 @@ def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
            "target_scaler": None if result.prepared.target_scaler is None
            else result.prepared.target_scaler.state_dict()}
     write_json(d / "preprocess.json", pre)
+    if result.test_predictions is not None:  # regression: for the predicted-vs-actual plot
+        import pandas as pd
+
+        frame = pd.DataFrame(result.test_predictions)
+        write_atomic(d / "test_predictions.csv", lambda f: frame.to_csv(f, index=False),
+                     mode="w")
     state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
     meta = {"best_member": str(result.best), "members": str(result.population.members)}
     tmp = d / ".weights.safetensors.tmp"

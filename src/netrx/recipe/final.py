@@ -97,6 +97,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     result = RunResult(cfg, ctx.prepared, history, pop, k, member_table(cfg, pop, rows),
                        {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
                        seconds)
+    result.test_predictions = test.get("predictions")
     chosen_text = f"{chosen['predictor']}: {chosen['what']}"
     result.extras.update({"chosen": chosen_text, "final_table": table,
                           "ensemble_members": members})

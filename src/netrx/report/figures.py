@@ -31,8 +31,10 @@ def _go():
     return go
 
 
-def learning_curves(history: pd.DataFrame, max_members: int = 16) -> Any:
-    """Train loss and dev error per member against the epoch (two panels)."""
+def learning_curves(history: pd.DataFrame, max_members: int = 16,
+                    log_error: bool = False) -> Any:
+    """Train loss and dev error per member against the epoch (two panels; the loss on a
+    log axis, the error too with ``log_error``: regression errors span decades)."""
     from plotly.subplots import make_subplots
 
     go = _go()
@@ -53,7 +55,34 @@ def learning_curves(history: pd.DataFrame, max_members: int = 16) -> Any:
                           row=1, col=2)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(type="log", row=1, col=1)
+    if log_error:
+        fig.update_yaxes(type="log", row=1, col=2)
     fig.update_layout(**_LAYOUT, title="Learning curves")
+    return fig
+
+
+def predicted_vs_actual(frame: pd.DataFrame) -> Any:
+    """Regression, on the test set: ŷ against y (the diagonal ŷ = y is a perfect fit) and
+    the residual y − ŷ against ŷ (structure left in it is signal the model missed)."""
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    y, pred = frame["y"].to_numpy(float), frame["prediction"].to_numpy(float)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("predicted vs actual",
+                                                        "residual vs predicted"))
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    fig.add_trace(go.Scatter(x=y, y=pred, mode="markers", marker=dict(color=color(0), size=5),
+                             name="test examples"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="ŷ = y",
+                             line=dict(color="gray", dash="dash")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=pred, y=y - pred, mode="markers", showlegend=False,
+                             marker=dict(color=color(1), size=5)), row=1, col=2)
+    fig.add_hline(y=0, line=dict(color="gray", dash="dash"), row=1, col=2)
+    fig.update_xaxes(title_text="actual y", row=1, col=1)
+    fig.update_yaxes(title_text="predicted ŷ", row=1, col=1)
+    fig.update_xaxes(title_text="predicted ŷ", row=1, col=2)
+    fig.update_yaxes(title_text="y − ŷ", row=1, col=2)
+    fig.update_layout(**_LAYOUT, title="Test predictions (target units)")
     return fig
 
 

@@ -126,6 +126,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                 f"netrx {summary.get('versions', {}).get('netrx', '?')}")
     _data_section(page, summary, pre)
     _final_section(page, summary)
+    predictions = _read_csv(d / "test_predictions.csv")
+    if predictions is not None and len(predictions):
+        page.section("Test predictions", page.figure(figures.predicted_vs_actual(predictions)))
     decisions = _read_json(d / "decisions.json")
     if decisions:
         page.section("Decision log", table(decisions))
@@ -135,7 +138,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                            f"</p>" for s in steps)
         page.section("Bias and variance", verdicts, page.figure(figures.bias_variance_bars(steps)))
     if history is not None and len(history):
-        page.section("Learning curves", page.figure(figures.learning_curves(history)))
+        log_error = summary.get("task") == "regression"
+        page.section("Learning curves",
+                     page.figure(figures.learning_curves(history, log_error=log_error)))
         lr_fig = figures.learning_rates(history)
         if lr_fig is not None:
             page.section("Learning rates", page.figure(lr_fig))
@@ -173,7 +178,7 @@ def _data_section(page: Page, summary: dict, pre: dict) -> None:
 def _final_section(page: Page, summary: dict) -> None:
     best = summary.get("best", {})
     is_reg = summary.get("task") == "regression"
-    metric = "MSE" if is_reg else "error"
+    metric = "MSE/σ²" if is_reg else "error"
     rows = [{"split": s, metric: best.get(f"{s}_error"), "loss": best.get(f"{s}_loss")}
             for s in ("train", "dev", "test") if f"{s}_error" in best]
     parts = [f"<p>Chosen model: member {esc(summary.get('best_member'))} "
@@ -181,6 +186,11 @@ def _final_section(page: Page, summary: dict) -> None:
              "is evaluated once, for it.</p>", table(rows, ["split", metric, "loss"])]
     if not is_reg and best.get("test_error") is not None:
         parts.insert(1, f"<p class='verdict'>test accuracy {1 - best['test_error']:.2%}</p>")
+    if is_reg and best.get("test_rmse") is not None:
+        parts.insert(1, f"<p class='verdict'>test RMSE {best['test_rmse']:.4g}, MAE "
+                        f"{best['test_mae']:.4g}, R² {best['test_r2']:.4f} (target units)</p>"
+                        "<p>Errors are the MSE of the standardized target, MSE/σ² of the "
+                        "training targets ≈ 1 − R².</p>")
     confusion = summary.get("confusion_matrix")
     if confusion:
         parts.append(page.figure(figures.confusion_matrix(confusion, summary.get("classes", []))))
