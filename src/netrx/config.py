@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from netrx.errors import ConfigError, did_you_mean
+from netrx.registry import AUGMENTATIONS
 
 MemberValue = float | list[float]
 
@@ -208,9 +209,6 @@ class RegularizationConfig(_Section):
         return v
 
 
-AUGMENT_PRESETS = ("none", "auto", "signal", "image")
-
-
 class AugmentConfig(_Section):
     """Training-batch augmentation: ``preset`` (``auto`` picks ``signal`` for inputs [L] or
     [C, L], ``image`` for [C, H, W]) and the strength of each transform."""
@@ -231,10 +229,7 @@ class AugmentConfig(_Section):
     @field_validator("preset")
     @classmethod
     def _preset(cls, v: str) -> str:
-        if v not in AUGMENT_PRESETS:
-            raise ValueError(f"unknown augment preset {v!r}{did_you_mean(v, AUGMENT_PRESETS)}; "
-                             f"choose one of: {', '.join(AUGMENT_PRESETS)}")
-        return v
+        return AUGMENTATIONS.check(v)
 
     @field_validator("noise")
     @classmethod

@@ -235,14 +235,10 @@ def _schedule_spec(schedule: str | dict[str, Any] | None, epochs: int) -> dict |
     becomes ``epochs`` with ``per="epoch"``; a mapping is passed on as it is."""
     if not isinstance(schedule, str):
         return schedule
-    import inspect
-
-    from netrx.optim.schedules import SCHEDULES
+    from netrx.registry import SCHEDULES
 
     spec: dict[str, Any] = {"name": schedule}
-    factory = SCHEDULES.get(schedule)
-    params = inspect.signature(factory).parameters if factory is not None else {}
-    if "total" in params and params["total"].default is inspect.Parameter.empty:
+    if schedule in SCHEDULES and "total" in SCHEDULES.required(schedule):
         spec.update(total=max(int(epochs), 1), per="epoch")
     return spec
 

@@ -37,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from netrx.errors import ConfigError, unknown_choice
+from netrx.errors import ConfigError
+from netrx.registry import AUGMENTATIONS
 
 Strength = float | Tensor
-PRESETS = ("none", "auto", "signal", "image")
 
 
 def _col(h: Strength, like: Tensor, dims: int = 1) -> Strength:
@@ -227,9 +227,8 @@ class ImageAugment:
 
 def resolve_preset(preset: str, input_shape: Sequence[int]) -> str:
     """``auto`` → ``signal`` for inputs [L] or [C, L], ``image`` for [C, H, W]; checks that
-    an explicit preset fits the input shape."""
-    if preset not in PRESETS:
-        raise unknown_choice("augment preset", preset, PRESETS)
+    an explicit preset fits the input shape (presets: :data:`~netrx.registry.AUGMENTATIONS`)."""
+    AUGMENTATIONS.check(preset)
     shape = tuple(int(s) for s in input_shape)
     kind = "signal" if len(shape) in (1, 2) else "image" if len(shape) == 3 else None
     if preset == "auto":

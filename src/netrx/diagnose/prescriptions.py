@@ -17,11 +17,11 @@ generalise.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netrx.diagnose.bias_variance import Diagnosis
+from netrx.registry import FAMILIES, OPTIMIZERS
 
 if TYPE_CHECKING:
     from netrx.config import RunConfig
@@ -56,12 +56,9 @@ class Change:
 
 
 def _keep_accepted(section: dict[str, Any], name: str) -> dict[str, Any]:
-    from netrx.optim import OPTIMIZERS
-
     if name not in OPTIMIZERS:
         return section
-    accepted = set(inspect.signature(OPTIMIZERS[name]).parameters)
-    return {k: v for k, v in section.items() if k == "name" or k in accepted}
+    return {k: v for k, v in section.items() if k == "name" or OPTIMIZERS.accepts(name, k)}
 
 
 @dataclass(frozen=True)
@@ -84,13 +81,7 @@ class Prescription:
 
 def family_default(family: str, option: str) -> Any:
     """The default of ``option`` in ``family``'s builder (None when it has none)."""
-    from netrx.nn import FAMILIES
-
-    builder = FAMILIES.get(family)
-    if builder is None:
-        return None
-    p = inspect.signature(builder).parameters.get(option)
-    return None if p is None or p.default is inspect.Parameter.empty else p.default
+    return FAMILIES.default(family, option) if family in FAMILIES else None
 
 
 def input_kind(input_shape: tuple[int, ...] | None,

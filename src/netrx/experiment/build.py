@@ -5,7 +5,6 @@ tensors and plain values; nothing under :mod:`netrx.experiment` reads a config."
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from netrx.optim.masking import scale_by_mask
 from netrx.optim.schedules import build_schedule
 from netrx.optim.weight_decay import decoupled_weight_decay
 from netrx.population import Population
+from netrx.registry import FAMILIES
 from netrx.regularize.constraints import MaxNorm, ProximalL1
 from netrx.regularize.penalties import Penalty, combine, l1_penalty, l2_penalty
 from netrx.train import EarlyStopping
@@ -78,12 +78,8 @@ def build_population(cfg: RunConfig, input_shape: Sequence[int], n_outputs: int)
     for key in ("width", "depth"):  # residual families
         if getattr(m, key) is not None:
             options[key] = getattr(m, key)
-    if not m.batch_norm:  # off: pass it only to families that have the option
-        from netrx.nn import FAMILIES
-
-        builder = FAMILIES.get(m.family)
-        if builder is not None and "batch_norm" not in inspect.signature(builder).parameters:
-            del options["batch_norm"]
+    if not m.batch_norm and m.family in FAMILIES and not FAMILIES.accepts(m.family, "batch_norm"):
+        del options["batch_norm"]  # off: pass it only to families that have the option
     shape = tuple(int(s) for s in input_shape)
     model = build(m.family, shape, n_outputs, **options)
     if cfg.transfer.stage is not None:  # a linear classifier on layers 1…stage

@@ -1,7 +1,7 @@
 """Model builders, member-wise layers and initialisation rules."""
 
-from netrx.nn.builders import ACTIVATIONS, FAMILIES, build, cnn1d, cnn2d, mlp
-from netrx.nn.init import INITS, init_weight_
+from netrx.nn.builders import build, cnn1d, cnn2d, mlp
+from netrx.nn.init import init_weight_
 from netrx.nn.layers import (
     AddChannel,
     BatchNorm,
@@ -13,8 +13,7 @@ from netrx.nn.layers import (
     Linear,
 )
 from netrx.nn.resnet import resnet1d, resnet2d
-
-FAMILIES.update(resnet1d=resnet1d, resnet2d=resnet2d)
+from netrx.registry import ACTIVATIONS, FAMILIES, INITS
 
 __all__ = [
     "ACTIVATIONS",

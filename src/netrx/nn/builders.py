@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from netrx.errors import ConfigError, did_you_mean, unknown_choice
+from netrx.errors import ConfigError
 from netrx.nn.layers import (
     AddChannel,
     BatchNorm,
@@ -20,31 +19,25 @@ from netrx.nn.layers import (
     InputDropout,
     Linear,
 )
+from netrx.registry import ACTIVATIONS, FAMILIES, INITS
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.01),
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
+
+def leaky_relu() -> nn.Module:
+    """g(z) = max(0.01·z, z): the ``leaky_relu`` activation."""
+    return nn.LeakyReLU(0.01)
+
 
 #: the initialisation each activation calls for when ``init="auto"``
 AUTO_INIT = {"relu": "he", "leaky_relu": "he", "tanh": "xavier", "sigmoid": "glorot"}
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise unknown_choice("activation", name, ACTIVATIONS)
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS.get(name)()
 
 
 def _init_rule(init: str, activation: str) -> str:
-    from netrx.nn.init import INITS
-
-    rule = AUTO_INIT.get(activation, "he") if init == "auto" else init
-    if rule not in INITS:
-        raise unknown_choice("init", init, [*INITS, "auto"])
-    return rule
+    INITS.check(init)
+    return AUTO_INIT.get(activation, "he") if init == "auto" else init
 
 
 def _as_shape(input_shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -155,21 +148,10 @@ def cnn2d(input_shape: Sequence[int], n_outputs: int, *, channels: int = 32,
     return nn.Sequential(*layers)
 
 
-FAMILIES: dict[str, Callable[..., nn.Module]] = {"mlp": mlp, "cnn1d": cnn1d, "cnn2d": cnn2d}
-
-
 def build(family: str, input_shape: Sequence[int], n_outputs: int, **options: object) -> nn.Module:
     """Build a model of a registered family; unknown families or options raise ConfigError."""
-    if family not in FAMILIES:
-        raise unknown_choice("model family", family, FAMILIES)
-    builder = FAMILIES[family]
-    accepted = {p for p in inspect.signature(builder).parameters
-                if p not in ("input_shape", "n_outputs")}
-    for key in options:
-        if key not in accepted:
-            raise ConfigError(f"model {family!r} has no option {key!r}"
-                              f"{did_you_mean(key, accepted)}; "
-                              f"it takes: {', '.join(sorted(accepted))}")
+    builder = FAMILIES.get(family)
+    FAMILIES.check_options(family, options)
     with torch.device("cpu"):
         if family == "mlp":
             options = dict(options)

@@ -15,12 +15,13 @@ netrx names it ``he``. Biases start at 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from netrx.errors import unknown_choice
+from netrx.registry import INITS
+
+__all__ = ["INITS", "fans", "glorot", "he", "init_weight_", "lecun", "variance", "xavier"]
 
 
 def fans(weight: Tensor) -> tuple[int, int]:
@@ -31,19 +32,27 @@ def fans(weight: Tensor) -> tuple[int, int]:
     return weight.shape[1] * receptive, weight.shape[0] * receptive
 
 
+def he(fan_in: int, fan_out: int) -> float:
+    """Var(w) = 2 / n[l−1] (ReLU)."""
+    return 2.0 / fan_in
+
+
+def xavier(fan_in: int, fan_out: int) -> float:
+    """Var(w) = 1 / n[l−1] (tanh)."""
+    return 1.0 / fan_in
+
+
+lecun = xavier
+
+
+def glorot(fan_in: int, fan_out: int) -> float:
+    """Var(w) = 2 / (n[l−1] + n[l]) (sigmoid)."""
+    return 2.0 / (fan_in + fan_out)
+
+
 def variance(rule: str, fan_in: int, fan_out: int) -> float:
-    """The variance each rule assigns to a weight."""
-    if rule not in INITS:
-        raise unknown_choice("init", rule, INITS)
-    return INITS[rule](fan_in, fan_out)
-
-
-INITS: dict[str, Callable[[int, int], float]] = {
-    "he": lambda n_in, n_out: 2.0 / n_in,
-    "xavier": lambda n_in, n_out: 1.0 / n_in,
-    "lecun": lambda n_in, n_out: 1.0 / n_in,
-    "glorot": lambda n_in, n_out: 2.0 / (n_in + n_out),
-}
+    """The variance each rule (a name of :data:`~netrx.registry.INITS`) assigns to a weight."""
+    return INITS.get(rule)(fan_in, fan_out)
 
 
 @torch.no_grad()

@@ -7,10 +7,10 @@ a schedule t ↦ α(t) from :mod:`netrx.optim.schedules`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from torch import Tensor
 
+from netrx.errors import ConfigError
 from netrx.optim.base import Hyper, Params, Transform, chain, check_hyper
 from netrx.optim.ewa import ewa
 from netrx.optim.lbfgs import LBFGS
@@ -24,6 +24,10 @@ from netrx.optim.transforms import (
     scale_by_rms,
     trace,
 )
+from netrx.registry import OPTIMIZERS
+
+__all__ = ["CLIP_KEYS", "OPTIMIZERS", "adagrad", "adam", "adamw", "build_optimizer",
+           "heavy_ball", "lbfgs", "momentum", "nesterov", "rmsprop", "sgd"]
 
 LR = Hyper | Callable[[Tensor], Tensor]
 
@@ -138,18 +142,6 @@ def lbfgs(lr: float = 1.0, history: int = 10, line_search: str | None = "armijo"
                  tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
 
 
-OPTIMIZERS: dict[str, Callable[..., Any]] = {
-    "sgd": sgd,
-    "momentum": momentum,
-    "heavy_ball": heavy_ball,
-    "nesterov": nesterov,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "adamw": adamw,
-    "lbfgs": lbfgs,
-}
-
 #: keys that every first-order optimizer accepts: gradient clipping chained in front
 CLIP_KEYS = ("clip_norm", "clip_value")
 
@@ -160,27 +152,14 @@ def build_optimizer(name: str, **hyper: object) -> Transform | LBFGS:
     ``clip_norm=c`` chains :func:`~netrx.optim.transforms.clip_by_global_norm` (per member)
     and ``clip_value=c`` :func:`~netrx.optim.transforms.clip_by_value` in front of it.
     """
-    import inspect
-
-    from netrx.errors import ConfigError, did_you_mean, unknown_choice
-
-    if name not in OPTIMIZERS:
-        raise unknown_choice("optimizer", name, OPTIMIZERS)
-    factory = OPTIMIZERS[name]
-    accepted = set(inspect.signature(factory).parameters) - {"mask"}
+    factory = OPTIMIZERS.get(name)
     clip = {k: hyper.pop(k) for k in CLIP_KEYS if k in hyper}
-    if name != "lbfgs":
-        accepted |= set(CLIP_KEYS)
     mask = hyper.pop("mask", None)
-    for key in hyper:
-        if key not in accepted:
-            raise ConfigError(
-                f"optimizer {name!r} has no hyperparameter {key!r}"
-                f"{did_you_mean(key, accepted)}; it takes: {', '.join(sorted(accepted))}")
+    OPTIMIZERS.check_options(name, hyper, extra=CLIP_KEYS if name != "lbfgs" else ())
     if clip and name == "lbfgs":
         raise ConfigError("gradient clipping applies to first-order optimizers, not lbfgs")
     if mask is not None:
-        if "mask" not in inspect.signature(factory).parameters:
+        if not OPTIMIZERS.takes(name, "mask"):
             raise ConfigError(f"optimizer {name!r} takes no decay mask")
         hyper["mask"] = mask
     opt = factory(**hyper)

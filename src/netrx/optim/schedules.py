@@ -32,7 +32,6 @@ denominator; the lecture (and seed 003) mean α0/(1 + decay_rate·epoch), which 
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +40,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netrx.errors import ConfigError, did_you_mean, unknown_choice
+from netrx.errors import ConfigError, unknown_choice
+from netrx.registry import SCHEDULES  # every schedule by name: optimizer.schedule.name
+
+__all__ = ["SCHEDULES", "Schedule", "build_schedule", "constant", "cosine", "exponential",
+           "inverse_sqrt", "inverse_time", "join", "linear_warmup", "step"]
 
 Hyper = float | Tensor
 UNITS = ("step", "epoch")
@@ -273,20 +276,6 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int], *, per: str =
     return joined if spe is None else joined.with_steps_per_epoch(spe)
 
 
-#: every schedule selectable by name (``optimizer.schedule.name`` / ``--schedule``)
-SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    "constant": constant,
-    "inverse_time": inverse_time,
-    "exponential": exponential,
-    "inverse_sqrt": inverse_sqrt,
-    "step": step,
-    "staircase": step,
-    "cosine": cosine,
-    "linear_warmup": linear_warmup,
-    "join": join,
-}
-
-
 def build_schedule(spec: Mapping[str, Any], *, lr: Hyper,
                    steps_per_epoch: int | None = None) -> Schedule:
     """Build ``{name: ..., **params}`` (from YAML or flags) with the optimizer's α0 = ``lr``.
@@ -302,17 +291,11 @@ def build_schedule(spec: Mapping[str, Any], *, lr: Hyper,
     name = params.pop("name", None)
     if name is None:
         raise ConfigError(f"the schedule needs a name; choose one of: {', '.join(SCHEDULES)}")
-    if name not in SCHEDULES:
-        raise unknown_choice("schedule", str(name), SCHEDULES)
+    factory = SCHEDULES.get(name)
     if "lr" in params:
         raise ConfigError("set the initial learning rate α0 with optimizer.lr (--lr), not "
                           "inside the schedule")
-    factory = SCHEDULES[name]
-    accepted = [p for p in inspect.signature(factory).parameters if p not in ("lr",)]
-    for key in params:
-        if key not in accepted:
-            raise ConfigError(f"schedule {name!r} has no parameter {key!r}"
-                              f"{did_you_mean(key, accepted)}; it takes: {', '.join(accepted)}")
+    SCHEDULES.check_options(name, params)
     if name == "join":
         children = params.get("schedules")
         if not isinstance(children, list) or not children:
@@ -323,11 +306,9 @@ def build_schedule(spec: Mapping[str, Any], *, lr: Hyper,
                               "between consecutive schedules")
         out = join(**params)
     else:
-        sig = inspect.signature(factory)
-        missing = [p for p, v in sig.parameters.items()
-                   if v.default is inspect.Parameter.empty and p != "lr" and p not in params]
+        missing = [p for p in SCHEDULES.required(name) if p not in params]
         if missing:
             raise ConfigError(f"schedule {name!r} needs {', '.join(missing)}; it takes: "
-                              f"{', '.join(accepted)}")
+                              f"{', '.join(SCHEDULES.options(name))}")
         out = factory(lr, **params)
     return out if steps_per_epoch is None else out.with_steps_per_epoch(steps_per_epoch)

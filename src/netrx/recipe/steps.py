@@ -22,12 +22,14 @@ from netrx.experiment.assemble import train
 from netrx.experiment.evaluate import member_errors
 from netrx.experiment.prepared import Prepared
 from netrx.population import Population
+from netrx.registry import FAMILIES
 from netrx.train import History
 from netrx.train.deadline import Budget, Deadline
 
 FAMILIES_BY_KIND = {"table": ("mlp",), "signal": ("mlp", "cnn1d", "resnet1d"),
                     "image": ("mlp", "cnn2d", "resnet2d")}
-FAMILY_CHOICES = ("auto", "mlp", "cnn1d", "cnn2d", "resnet1d", "resnet2d")
+#: ``--family`` of ``netrx improve``: ``auto`` or a registered family
+FAMILY_CHOICES = ("auto", *FAMILIES.names())
 #: fractions of the budget: baseline, tuning rounds, final (the final gets the rest)
 PLAN = {"baseline": 0.2, "rounds": 0.6, "final": 0.2}
 LR_RANGE = (1e-4, 3e-2)
@@ -54,11 +56,11 @@ def families_for(family: str, input_shape: tuple[int, ...] | None,
                  columns: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The families to try: one named family, or for ``auto`` those fitting the input kind
     (:func:`~netrx.diagnose.prescriptions.input_kind`)."""
-    if family not in FAMILY_CHOICES:
-        raise unknown_choice("family", family, FAMILY_CHOICES)
-    if family != "auto":
-        return (family,)
-    return FAMILIES_BY_KIND.get(input_kind(input_shape, columns) or "", ("mlp",))
+    if family == "auto":
+        return FAMILIES_BY_KIND.get(input_kind(input_shape, columns) or "", ("mlp",))
+    if family not in FAMILIES:
+        raise unknown_choice("family", family, ("auto", *FAMILIES))
+    return (family,)
 
 
 def patience_for(epochs: int) -> int:

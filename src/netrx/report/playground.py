@@ -24,9 +24,9 @@ import torch
 from torch import Tensor
 
 from netrx.errors import ConfigError
-from netrx.optim import aliases
 from netrx.optim.base import apply_updates
 from netrx.optim.lbfgs import minimize
+from netrx.registry import OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ FUNCTIONS: dict[str, Surface] = {
 #: optimizer -> extra hyperparameters used in the playground (the notes' defaults otherwise)
 EXTRA = {"momentum": {"beta": 0.9}, "heavy_ball": {"rho": 0.9}, "nesterov": {"rho": 0.9},
          "adamw": {"weight_decay": 0.01}}
+#: the optimizers of :data:`~netrx.registry.OPTIMIZERS` the playground runs (each has a
+#: step size on every surface), in this order
 ORDER = ("sgd", "momentum", "heavy_ball", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
          "lbfgs")
 
@@ -87,7 +89,7 @@ class Trajectory:
 
 def _first_order(fn: Surface, name: str, steps: int) -> Trajectory:
     lr = fn.lr[name]
-    opt = aliases.OPTIMIZERS[name](lr=lr, **EXTRA.get(name, {}))
+    opt = OPTIMIZERS.get(name)(lr=lr, **EXTRA.get(name, {}))
     params = {"xy": torch.tensor([fn.start], dtype=torch.float64)}
     state = opt.init(params)
     path = [params["xy"][0].clone()]

@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from netrx.errors import ConfigError, unknown_choice
+from netrx.errors import ConfigError
+from netrx.registry import LOSSES
+
+__all__ = ["BCE", "CROSS_ENTROPY", "LOSSES", "MSE", "Objective", "binary_cross_entropy",
+           "binary_error", "classification_error", "mean_squared_error", "objective_for",
+           "smoothed_cross_entropy", "softmax_cross_entropy", "target_dtype",
+           "with_label_smoothing"]
 
 
 def softmax_cross_entropy(z: Tensor, y: Tensor) -> Tensor:
@@ -79,20 +85,18 @@ class Objective:
         return self.train_loss or self.loss
 
 
-LOSSES: dict[str, Objective] = {
-    "cross_entropy": Objective("cross_entropy", softmax_cross_entropy, classification_error,
-                               lambda c: c),
-    "bce": Objective("bce", binary_cross_entropy, binary_error, lambda c: 1),
-    "mse": Objective("mse", mean_squared_error, mean_squared_error, lambda c: 1),
-}
+#: the objectives that :data:`~netrx.registry.LOSSES` names (``train.loss``)
+CROSS_ENTROPY = Objective("cross_entropy", softmax_cross_entropy, classification_error,
+                          lambda c: c)
+BCE = Objective("bce", binary_cross_entropy, binary_error, lambda c: 1)
+MSE = Objective("mse", mean_squared_error, mean_squared_error, lambda c: 1)
 
 
 def objective_for(loss: str, task: str, n_classes: int) -> Objective:
     """Resolve ``auto`` (cross-entropy for classification, MSE for regression) and check fit."""
     if loss == "auto":
         loss = "cross_entropy" if task == "classification" else "mse"
-    if loss not in LOSSES:
-        raise unknown_choice("loss", loss, [*LOSSES, "auto"])
+    LOSSES.check(loss)
     if task == "regression" and loss != "mse":
         raise ConfigError(f"loss {loss!r} is for classification; use loss 'mse' for regression")
     if task == "classification" and loss == "mse":
@@ -100,7 +104,7 @@ def objective_for(loss: str, task: str, n_classes: int) -> Objective:
     if loss == "bce" and n_classes != 2:
         raise ConfigError(f"loss 'bce' needs exactly 2 classes, the data has {n_classes}; "
                           "use 'cross_entropy'")
-    return LOSSES[loss]
+    return LOSSES.get(loss)
 
 
 def with_label_smoothing(objective: Objective, eps: float | Tensor) -> Objective:

@@ -30,19 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from netrx.errors import ConfigError, unknown_choice
+from netrx.errors import ConfigError
+from netrx.registry import DISTRIBUTIONS
 
 if TYPE_CHECKING:
     import optuna
 
-#: the scale each kind is searched on (what coarse-to-fine narrows, what plots use)
-SCALES = {"log_uniform": "log", "one_minus_log": "one_minus_log", "uniform": "linear",
-          "int": "linear", "choice": "categorical"}
-
 
 @dataclass(frozen=True)
 class Distribution:
-    """One key's distribution: ``kind`` in :data:`KINDS` and its arguments."""
+    """One key's distribution: ``kind`` (a name of :data:`~netrx.registry.DISTRIBUTIONS`,
+    which gives the scale each kind is searched on) and its arguments."""
 
     kind: str
     args: tuple[Any, ...]
@@ -80,7 +78,7 @@ class Distribution:
     @property
     def scale(self) -> str:
         """``log``, ``one_minus_log``, ``linear`` or ``categorical``."""
-        return "log" if self.log else SCALES[self.kind]
+        return "log" if self.log else DISTRIBUTIONS.get(self.kind)
 
     @property
     def numeric(self) -> bool:
@@ -223,7 +221,6 @@ def _check(kind: str, args: tuple[Any, ...], text: str) -> None:
             raise ConfigError(f"{text}: int(lo, hi, log) needs lo ≥ 1 (log of {lo})")
 
 
-KINDS = ("log_uniform", "one_minus_log", "uniform", "int", "choice")
 _CALL = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.S)
 _WORDS = {"True": True, "False": False, "None": None, "true": True, "false": False,
           "null": None}
@@ -253,8 +250,7 @@ def parse_distribution(text: str) -> Distribution:
     if not m:
         raise ConfigError(f"cannot read distribution {text!r}; write e.g. log_uniform(1e-4, 1e-1)")
     kind, body = m.group(1), m.group(2)
-    if kind not in KINDS:
-        raise unknown_choice("distribution", kind, KINDS)
+    DISTRIBUTIONS.check(kind)
     try:
         args = _literal(body) if body.strip() else ()
     except (ValueError, SyntaxError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from netrx.errors import unknown_choice
+from netrx.registry import PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
     import optuna
@@ -33,49 +33,91 @@ def derive_seed(*parts: Any) -> int:
 
 
 def make_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler of ``cfg.search.strategy``. ``worker_seed`` differs between workers and
-    between runs of one study (see :func:`derive_seed`), so a resumed study does not replay
-    the random draws it made before; Sobol' keeps the study's seed and continues its one
-    sequence from the number of points already drawn."""
+    """The sampler of ``cfg.search.strategy`` (a name of :data:`~netrx.registry.SAMPLERS`).
+    ``worker_seed`` differs between workers and between runs of one study (see
+    :func:`derive_seed`), so a resumed study does not replay the random draws it made
+    before; Sobol' keeps the study's seed and continues its one sequence from the number of
+    points already drawn."""
+    return SAMPLERS.get(cfg.search.strategy)(cfg, worker_seed)
+
+
+def grid_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
+    """Every combination; numeric keys at ``grid_points`` values on their scale."""
+    import optuna
+
+    return optuna.samplers.GridSampler(cfg.space.grid(cfg.search.grid_points), seed=worker_seed)
+
+
+def random_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
+    """Independent uniform draws on each key's scale."""
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=worker_seed)
+
+
+def sobol_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
+    """Scrambled Sobol' points, one sequence per study (seeded by the study's seed)."""
     import optuna
 
     s = cfg.search
-    strategy = s.strategy if s.strategy != "coarse_to_fine" else s.coarse_sampler
-    base_seed = s.seed if s.seed is not None else cfg.run.seed
-    if strategy == "grid":
-        return optuna.samplers.GridSampler(cfg.space.grid(s.grid_points), seed=worker_seed)
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=worker_seed)
-    if strategy == "sobol":
-        return optuna.samplers.QMCSampler(
-            qmc_type="sobol", scramble=True, seed=base_seed,
-            independent_sampler=optuna.samplers.RandomSampler(seed=worker_seed),
-            warn_independent_sampling=False, warn_asynchronous_seeding=False)
-    if strategy == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=worker_seed, n_startup_trials=s.startup_trials, multivariate=True,
-            group=True, constant_liar=True)
-    raise unknown_choice("strategy", strategy, ("grid", "random", "sobol", "tpe",
-                                                "coarse_to_fine"))
+    return optuna.samplers.QMCSampler(
+        qmc_type="sobol", scramble=True, seed=s.seed if s.seed is not None else cfg.run.seed,
+        independent_sampler=optuna.samplers.RandomSampler(seed=worker_seed),
+        warn_independent_sampling=False, warn_asynchronous_seeding=False)
+
+
+def tpe_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
+    """Multivariate TPE with the constant liar (K trials asked at once spread out)."""
+    import optuna
+
+    return optuna.samplers.TPESampler(
+        seed=worker_seed, n_startup_trials=cfg.search.startup_trials, multivariate=True,
+        group=True, constant_liar=True)
+
+
+def coarse_to_fine_sampler(cfg: TuneConfig, worker_seed: int) -> optuna.samplers.BaseSampler:
+    """The coarse stage's sampler (``coarse_sampler``); the fine stage is enqueued."""
+    return SAMPLERS.get(cfg.search.coarse_sampler)(cfg, worker_seed)
 
 
 def make_pruner(cfg: TuneConfig) -> optuna.pruners.BasePruner:
-    """The pruner of ``cfg.search.pruner`` on epochs: rungs at min_epochs·η^i."""
+    """The pruner of ``cfg.search.pruner`` (a name of :data:`~netrx.registry.PRUNERS`) on
+    epochs: rungs at min_epochs·η^i."""
+    return PRUNERS.get(cfg.search.pruner)(cfg)
+
+
+def no_pruner(cfg: TuneConfig) -> optuna.pruners.BasePruner:
+    """Every trial trains to the end."""
+    import optuna
+
+    return optuna.pruners.NopPruner()
+
+
+def median_pruner(cfg: TuneConfig) -> optuna.pruners.BasePruner:
+    """Stop a trial worse than the median of the others at the same epoch."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=5,
+                                       n_warmup_steps=cfg.search.min_epochs - 1)
+
+
+def asha_pruner(cfg: TuneConfig) -> optuna.pruners.BasePruner:
+    """Asynchronous successive halving, rungs at min_epochs·η^i."""
     import optuna
 
     s = cfg.search
-    if s.pruner == "none":
-        return optuna.pruners.NopPruner()
-    if s.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=s.min_epochs - 1)
-    if s.pruner == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=s.min_epochs, reduction_factor=s.reduction_factor)
-    if s.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=s.min_epochs, max_resource=cfg.max_epochs,
-            reduction_factor=s.reduction_factor)
-    raise unknown_choice("pruner", s.pruner, ("none", "median", "asha", "hyperband"))
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=s.min_epochs,
+                                                  reduction_factor=s.reduction_factor)
+
+
+def hyperband_pruner(cfg: TuneConfig) -> optuna.pruners.BasePruner:
+    """Several successive-halving brackets with different first rungs."""
+    import optuna
+
+    s = cfg.search
+    return optuna.pruners.HyperbandPruner(min_resource=s.min_epochs,
+                                          max_resource=cfg.max_epochs,
+                                          reduction_factor=s.reduction_factor)
 
 
 def decision_epochs(cfg: TuneConfig) -> set[int] | None:

@@ -25,7 +25,6 @@ Every trial trains from the seed of the run config (``seed``), so the winner wri
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import os
 import re
@@ -37,11 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from netrx.config import MEMBER_KEYS, RunConfig, load_yaml, parse_config, set_path
 from netrx.errors import ConfigError, did_you_mean
+from netrx.registry import OPTIMIZERS, PRUNERS, SAMPLERS
 from netrx.tune.distributions import Distribution
 from netrx.tune.space import Param, Space
 
-STRATEGIES = ("grid", "random", "sobol", "tpe", "coarse_to_fine")
-PRUNERS = ("none", "median", "asha", "hyperband")
 METRICS = ("dev_error", "dev_loss")
 
 
@@ -78,12 +76,12 @@ class SearchConfig(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _strategy(cls, v: str) -> str:
-        return _choice("strategy", v, STRATEGIES)
+        return SAMPLERS.check(v)
 
     @field_validator("pruner")
     @classmethod
     def _pruner(cls, v: str) -> str:
-        return _choice("pruner", v, PRUNERS)
+        return PRUNERS.check(v)
 
     @field_validator("metric")
     @classmethod
@@ -268,12 +266,12 @@ def _model_of(annotation: Any) -> Any:
 
 
 def _check_optimizer_key(part: str, key: str, names: set[str]) -> None:
-    from netrx.optim.aliases import CLIP_KEYS, OPTIMIZERS
+    from netrx.optim.aliases import CLIP_KEYS
 
     accepted: set[str] = set(CLIP_KEYS)
     for name in names:
         if name in OPTIMIZERS:
-            accepted |= set(inspect.signature(OPTIMIZERS[name]).parameters) - {"mask"}
+            accepted |= set(OPTIMIZERS.options(name))
     if part not in accepted:
         raise ConfigError(f"search.space: optimizer {'/'.join(sorted(names))} has no "
                           f"hyperparameter {part!r} ({key}){did_you_mean(part, accepted)}; "
