@@ -1,70 +1,19 @@
-"""The run configuration: pydantic models, one per section; unknown keys are rejected
-with a "did you mean" suggestion. YAML is read with ``yaml.safe_load``.
-
-Member-wise keys (``optimizer.lr``, ``optimizer.b1``/``b2``/``eps``, ``model.dropout``,
-the strengths of ``regularization`` and ``augment.noise``) take one value or a list of one
-value per member.
-"""
+"""The run configuration's schema: pydantic models, one per section; unknown keys are
+rejected. Member-wise keys (``optimizer.lr``, ``optimizer.b1``/``b2``/``eps``,
+``model.dropout``, the strengths of ``regularization`` and ``augment.noise``) take one
+value or a list of one value per member."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from netrx.errors import ConfigError, did_you_mean
+from netrx.config.keys import MEMBER_KEYS, MemberValue, get_path
 from netrx.registry import AUGMENTATIONS
-
-MemberValue = float | list[float]
-
-#: The flat names of config keys, one list: ``netrx train``'s options, the parameters of
-#: ``NetClassifier`` / ``NetRegressor`` and ``--vary``'s keys are these names (a test checks
-#: the three against it); flat name → dotted path.
-FLAT_KEYS = {
-    "dataset": "data.dataset", "target": "data.target", "task": "data.task",
-    "impute": "data.impute",
-    "family": "model.family", "hidden": "model.hidden", "activation": "model.activation",
-    "init": "model.init", "dropout": "model.dropout", "batch_norm": "model.batch_norm",
-    "channels": "model.channels",
-    "optimizer": "optimizer.name", "lr": "optimizer.lr", "b1": "optimizer.b1",
-    "b2": "optimizer.b2", "eps": "optimizer.eps", "beta": "optimizer.beta",
-    "rho": "optimizer.rho", "adamw_weight_decay": "optimizer.weight_decay",
-    "clip_norm": "optimizer.clip_norm", "clip_value": "optimizer.clip_value",
-    "decay_rate": "optimizer.schedule.decay_rate", "gamma": "optimizer.schedule.gamma",
-    "k": "optimizer.schedule.k",
-    "epochs": "train.epochs", "batch_size": "train.batch_size", "loss": "train.loss",
-    "tensorboard": "train.tensorboard",
-    "l2": "regularization.l2", "l1": "regularization.l1", "l1_mode": "regularization.l1_mode",
-    "weight_decay": "regularization.weight_decay", "max_norm": "regularization.max_norm",
-    "label_smoothing": "regularization.label_smoothing",
-    "dropconnect": "regularization.dropconnect",
-    "input_dropout": "regularization.input_dropout",
-    "augment": "augment.preset", "noise": "augment.noise",
-    "init_from": "transfer.init_from", "freeze": "transfer.freeze",
-    "transfer": "transfer.strategy", "similarity": "transfer.similarity",
-    "members": "members", "seed": "seed", "device": "device", "name": "name", "out": "out",
-}
-#: the flat keys whose value may differ between members (one value, or one per member)
-MEMBER_KEYS = {name: FLAT_KEYS[name] for name in (
-    "lr", "b1", "b2", "eps", "dropout", "l2", "l1", "weight_decay", "max_norm",
-    "label_smoothing", "dropconnect", "input_dropout", "noise", "beta", "rho",
-    "adamw_weight_decay", "clip_norm", "clip_value", "decay_rate", "gamma", "k")}
-
-
-def flat_overrides(values: dict[str, Any]) -> dict[str, Any]:
-    """``{flat name: value}`` (None = not given) as ``{dotted path: value}`` overrides."""
-    return {FLAT_KEYS[k]: v for k, v in values.items() if v is not None}
-
 
 #: optimizers whose ``lr`` means something else than a step size of 1e-3
 DEFAULT_LR = {"lbfgs": 1.0}  # L-BFGS: scale of the quasi-Newton step
-
-
-def member_values(value: MemberValue, members: int) -> list[float]:
-    """A member-wise value (one number, or one per member) as K floats."""
-    return [float(v) for v in value] if isinstance(value, list) else [float(value)] * members
 
 
 def _values(v: MemberValue | None) -> list[float]:
@@ -312,95 +261,3 @@ class RunConfig(_Section):
         return self
 
 
-def get_path(cfg: BaseModel, path: str) -> Any:
-    obj: Any = cfg
-    for part in path.split("."):
-        obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
-    return obj
-
-
-def _format_error(err: ValidationError, model: type[BaseModel]) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden":
-            section: Any = model
-            for p in e["loc"][:-1]:
-                field = section.model_fields.get(str(p)) if hasattr(section, "model_fields") \
-                    else None
-                section = _section_type(field) if field else None
-            choices = list(section.model_fields) if section is not None else []
-            key = str(e["loc"][-1])
-            lines.append(f"unknown config key {loc!r}{did_you_mean(key, choices)}; "
-                         f"valid keys here: {', '.join(choices)}")
-        else:
-            value = e.get("input")
-            lines.append(f"{loc}: {e['msg']} (got {value!r})")
-    return "; ".join(lines)
-
-
-def _section_type(field: Any) -> type[BaseModel] | None:
-    import typing
-
-    ann = field.annotation
-    for t in (ann, *typing.get_args(ann)):
-        if isinstance(t, type) and issubclass(t, BaseModel):
-            return t
-    return None
-
-
-def parse_config(data: dict[str, Any] | None) -> RunConfig:
-    """Validate a nested dict into a :class:`RunConfig`, raising ConfigError with the fix."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_format_error(e, RunConfig)) from None
-
-
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    return data or {}
-
-
-def load_config(path: str | os.PathLike) -> RunConfig:
-    """Read and validate a YAML config file."""
-    return parse_config(load_yaml(path))
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``a.b.c`` in a nested dict, creating sections as needed."""
-    parts = path.split(".")
-    node = data
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"cannot set {path!r}: {p!r} is not a section")
-    node[parts[-1]] = value
-
-
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``overrides`` (dotted keys allowed) into a copy of ``base``."""
-    import copy
-
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        set_path(out, key, value)
-    return out
-
-
-def to_yaml(cfg: RunConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
