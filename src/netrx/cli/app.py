@@ -12,6 +12,7 @@ from rich.console import Console
 
 from netrx.cli.console import print_datasets, print_improve, print_playground, print_result
 from netrx.errors import ConfigError, NetrxError
+from netrx.registry import ACTIVATIONS, AUGMENTATIONS, FAMILIES, INITS, OPTIMIZERS, SCHEDULES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="netrx: train, diagnose and improve deep networks with the course's "
@@ -54,18 +55,15 @@ def train(
     task: Annotated[str | None, typer.Option(help="classification or regression")] = None,
     impute: Annotated[str | None, typer.Option(help="mean, median or most_frequent")] = None,
     family: Annotated[str | None, typer.Option(
-        "--model", help="mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = None,
+        "--model", help=FAMILIES.describe())] = None,
     hidden: Annotated[str | None, typer.Option(help="hidden widths, e.g. 100,100")] = None,
-    activation: Annotated[str | None, typer.Option(help="relu, leaky_relu, tanh, sigmoid")] = None,
-    init: Annotated[str | None, typer.Option(help="auto, he, xavier, lecun, glorot")] = None,
+    activation: Annotated[str | None, typer.Option(help=ACTIVATIONS.describe())] = None,
+    init: Annotated[str | None, typer.Option(help=INITS.describe())] = None,
     dropout: Annotated[float | None, typer.Option(help="dropout rate 1 − keep_prob")] = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm")] = None,
-    optimizer: Annotated[str | None, typer.Option(
-        help="sgd, momentum, heavy_ball, nesterov, adagrad, rmsprop, adam, adamw or lbfgs")] \
-        = None,
+    optimizer: Annotated[str | None, typer.Option(help=OPTIMIZERS.describe())] = None,
     schedule: Annotated[str | None, typer.Option(
-        help="learning-rate schedule: constant, inverse_time, exponential, inverse_sqrt, "
-             "step, cosine, linear_warmup")] = None,
+        help=f"learning-rate schedule: {SCHEDULES.describe()}")] = None,
     schedule_param: Annotated[list[str] | None, typer.Option(
         help="schedule parameter KEY=VALUE, repeatable, e.g. decay_rate=1")] = None,
     reduce_lr_on_plateau: Annotated[int | None, typer.Option(
@@ -90,7 +88,7 @@ def train(
         = None,
     label_smoothing: Annotated[float | None, typer.Option(help="label smoothing ε")] = None,
     augment: Annotated[str | None, typer.Option(
-        "--augment", help="augmentation preset: none, auto, signal or image")] = None,
+        "--augment", help=f"augmentation preset: {AUGMENTATIONS.describe()}")] = None,
     init_from: Annotated[str | None, typer.Option(
         help="transfer: start from a run directory or a state-dict file")] = None,
     freeze: Annotated[int | None, typer.Option(help="transfer: freeze the first N layers")] \
@@ -344,7 +342,7 @@ def improve(
         help="Bayes / human-level error proxy for the verdict (default data.target_error)")] \
         = None,
     family: Annotated[str, typer.Option(
-        help="auto, mlp, cnn1d, cnn2d, resnet1d or resnet2d")] = "auto",
+        help=f"auto, {FAMILIES.describe()}")] = "auto",
     target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
     members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
     name: Annotated[str | None, typer.Option(
