@@ -185,3 +185,24 @@ def test_inverse_transform_undoes_transform():
     std = Standardizer().fit(y)
     np.testing.assert_allclose(std.inverse_transform(std.transform(y)), y, rtol=1e-6)
     np.testing.assert_allclose(std.inverse_transform(np.zeros((2, 1))), [[y.mean()]] * 2)
+
+
+def test_many_levels_keep_the_frequent_ones_and_an_infrequent_column():
+    from netrx.data.dataset import MAX_CATEGORIES
+    from netrx.data.normalize import INFREQUENT
+
+    rng = np.random.default_rng(0)
+    common = [f"s{i:02d}" for i in range(MAX_CATEGORIES - 1)]
+    rare = [f"r{i}" for i in range(30)]
+    values = common * 10 + rare  # 19 levels seen 10 times, 30 seen once
+    X = np.array([[v, float(rng.normal())] for v in values], dtype=object)
+    pre = Preprocessor().fit(X, ["state", "x"], categorical=[0])
+    assert pre.categories_[0] == sorted(common) + [INFREQUENT]
+    assert len(pre.output_columns) == MAX_CATEGORIES + 1
+    new = np.array([["r3", 0.0], ["never-seen", 0.0], ["s05", 0.0]], dtype=object)
+    Z = pre.transform(new)
+    block = [pre.output_columns.index(f"state={c}") for c in (INFREQUENT, "s05")]
+    hot = Z[:, block] > Z[:, block].mean(0)  # standardized one-hot: above the mean = 1
+    assert hot.tolist() == [[True, False], [True, False], [False, True]]
+    again = Preprocessor.from_state_dict(json.loads(json.dumps(pre.state_dict())))
+    np.testing.assert_allclose(again.transform(new), Z)

@@ -173,8 +173,11 @@ def test_csv_target_errors(animals_csv, tmp_path):
     with pytest.raises(DataError, match="cannot be a regression target"):
         load(animals_csv, target="label", task="regression")
     path = _write_csv(tmp_path / "m.csv", ["a", "y"], [(1, 0), (2, ""), (3, 1), (4, "")])
-    with pytest.raises(DataError, match="2 missing values"):
-        load(path, target="y")
+    ds = load(path, target="y")  # rows without a target are dropped, and counted
+    assert len(ds.y) == 2 and ds.notes == ("dropped 2 of 4 rows whose target 'y' is missing",)
+    empty = _write_csv(tmp_path / "e.csv", ["a", "y"], [(1, ""), (2, "")])
+    with pytest.raises(DataError, match="has no values"):
+        load(empty, target="y")
 
 
 def test_csv_missing_features_are_kept(tmp_path):
@@ -264,3 +267,16 @@ def test_validate_empty_and_defaults():
     empty = Dataset("e", np.zeros((0, 3), np.float32), np.zeros(0, np.int64), "classification")
     with pytest.raises(DataError, match="empty"):
         validate(empty)
+
+
+def test_csv_many_levels_are_encoded_dates_and_broken_numbers_refused(tmp_path):
+    n = MAX_CATEGORIES + 11
+    rows = [(f"state{i % n}", i % 2) for i in range(4 * n)]  # 31 levels, each 4 times
+    ds = load(_write_csv(tmp_path / "states.csv", ["state", "y"], rows), target="y")
+    assert ds.categorical == (0,)
+    dates = [(f"2024-01-{1 + i % 28:02d} 10:{i % 60:02d}", i % 2) for i in range(4 * n)]
+    with pytest.raises(DataError, match="looks like dates.*--drop when"):
+        load(_write_csv(tmp_path / "d.csv", ["when", "y"], dates), target="y")
+    spoilt = [(str(i) if i % 9 else f"n/a{i}", i % 2) for i in range(4 * n)]
+    with pytest.raises(DataError, match="most are numbers.*--drop amount"):
+        load(_write_csv(tmp_path / "s.csv", ["amount", "y"], spoilt), target="y")

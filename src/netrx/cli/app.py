@@ -14,6 +14,30 @@ from netrx.cli.console import print_datasets, print_improve, print_playground, p
 from netrx.errors import ConfigError, NetrxError
 from netrx.registry import ACTIVATIONS, AUGMENTATIONS, FAMILIES, INITS, OPTIMIZERS, SCHEDULES
 
+#: the data flags of train and improve (one definition; netrx.config.FLAT_KEYS names them)
+TargetOpt = Annotated[str | None, typer.Option(help="CSV column to predict")]
+TaskOpt = Annotated[str | None, typer.Option(
+    help="classification or regression (default: inferred from the target)")]
+ImputeOpt = Annotated[str | None, typer.Option(
+    help="fill missing values: mean, median or most_frequent (fitted on train)")]
+DropOpt = Annotated[str | None, typer.Option(
+    help="CSV columns to leave out, e.g. id,name (IDs, free text)")]
+FeaturesOpt = Annotated[str | None, typer.Option(
+    help="the CSV columns to use (default: all but the target and --drop)")]
+TargetErrorOpt = Annotated[float | None, typer.Option(
+    help="Bayes / human-level error proxy for the verdict: an error rate, or for "
+         "regression a fraction of the target's variance")]
+
+
+def data_flags(**given: Any) -> dict[str, Any]:
+    """The data flags as ``data`` keys: comma lists (``--drop a,b``) become lists."""
+    out = dict(given)
+    for key in ("drop", "features"):
+        if isinstance(out.get(key), str):
+            out[key] = [c.strip() for c in out[key].split(",") if c.strip()]
+    return out
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="netrx: train, diagnose and improve deep networks with the course's "
                        "playbook.")
@@ -51,9 +75,12 @@ def datasets() -> None:
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config; flags override it")] = None,
     dataset: Annotated[str | None, typer.Option(help="built-in name or a .csv/.npz file")] = None,
-    target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
-    task: Annotated[str | None, typer.Option(help="classification or regression")] = None,
-    impute: Annotated[str | None, typer.Option(help="mean, median or most_frequent")] = None,
+    target: TargetOpt = None,
+    task: TaskOpt = None,
+    impute: ImputeOpt = None,
+    drop: DropOpt = None,
+    features: FeaturesOpt = None,
+    target_error: TargetErrorOpt = None,
     family: Annotated[str | None, typer.Option(
         "--model", help=FAMILIES.describe())] = None,
     hidden: Annotated[str | None, typer.Option(help="hidden widths, e.g. 100,100")] = None,
@@ -114,6 +141,7 @@ def train(
 
     base = load_yaml(config) if config is not None else {}
     given["hidden"] = parse_hidden(hidden) if hidden is not None else None
+    given.update(data_flags(drop=drop, features=features))
     flags = flat_overrides({k: v for k, v in given.items() if k in FLAT_KEYS})
     if early_stopping is not None:
         flags["train.early_stopping"] = {"patience": early_stopping}
@@ -338,12 +366,14 @@ def improve(
                                                "run config")],
     budget: Annotated[str, typer.Option(help="wall clock for everything, e.g. 90s, 15m")] \
         = "15m",
-    target_error: Annotated[float | None, typer.Option(
-        help="Bayes / human-level error proxy for the verdict (default data.target_error)")] \
-        = None,
+    target_error: TargetErrorOpt = None,
     family: Annotated[str, typer.Option(
         help=f"auto, {FAMILIES.describe()}")] = "auto",
-    target: Annotated[str | None, typer.Option(help="CSV column to predict")] = None,
+    target: TargetOpt = None,
+    task: TaskOpt = None,
+    impute: ImputeOpt = None,
+    drop: DropOpt = None,
+    features: FeaturesOpt = None,
     members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
     name: Annotated[str | None, typer.Option(
         help="run name (default improve-<source>); rerun to resume")] = None,
@@ -363,7 +393,9 @@ def improve(
     try:
         result = run_improve(source, budget=budget, target_error=target_error, family=family,
                              out=out, name=name, seed=seed, device=device, members=members,
-                             target=target, log=log)
+                             target=target, log=log,
+                             data=data_flags(task=task, impute=impute, drop=drop,
+                                             features=features))
     except KeyboardInterrupt:
         err_console.print("interrupted; completed steps are saved. Run the same command "
                           "(same --name) to resume.")

@@ -34,6 +34,8 @@ def error_name(task: str) -> str:
 
 
 def print_result(console: Console, result: Any) -> None:
+    for note in result.prepared.dataset.notes:
+        console.print(f"data: {note}", highlight=False)
     rows = sorted(result.members, key=lambda m: (m.get("dev_error") is None,
                                                  m.get("dev_error") or 0.0))
     task = result.prepared.dataset.task

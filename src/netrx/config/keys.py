@@ -16,7 +16,8 @@ MemberValue = float | list[float]
 #: the three against it); flat name → dotted path.
 FLAT_KEYS = {
     "dataset": "data.dataset", "target": "data.target", "task": "data.task",
-    "impute": "data.impute",
+    "impute": "data.impute", "drop": "data.drop", "features": "data.features",
+    "target_error": "data.target_error",
     "family": "model.family", "hidden": "model.hidden", "activation": "model.activation",
     "init": "model.init", "dropout": "model.dropout", "batch_norm": "model.batch_norm",
     "channels": "model.channels",

@@ -45,6 +45,8 @@ class DataConfig(_Section):
     target: str | None = None
     task: Literal["classification", "regression"] | None = None
     impute: Literal["mean", "median", "most_frequent"] | None = None
+    drop: list[str] = Field(default_factory=list)  # CSV columns left out (IDs, free text)
+    features: list[str] | None = None  # CSV columns used (default: all but target, drop)
     dev: float = Field(0.2, ge=0.0, lt=1.0)
     test: float = Field(0.2, ge=0.0, lt=1.0)
     # regression: train on y := (y − μ_y)/σ_y (μ, σ of train); predictions are mapped back

@@ -48,6 +48,8 @@ class Dataset:
     y_test: np.ndarray | None = None
     input_shape: tuple[int, ...] = ()
     description: str = ""
+    #: what loading did to the data that a user should hear of (rows dropped, ...)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.input_shape:

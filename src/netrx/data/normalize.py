@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from netrx.data.dataset import MAX_CATEGORIES
 from netrx.errors import DataError, unknown_choice
 
 IMPUTE_STRATEGIES: tuple[str, ...] = ("mean", "median", "most_frequent")
+#: the one-hot column of a text column's infrequent levels (beyond MAX_CATEGORIES − 1)
+INFREQUENT = "<infrequent>"
 
 
 class Standardizer:
@@ -100,6 +103,19 @@ def _flat_numeric(X: np.ndarray, what: str) -> np.ndarray:
         raise DataError(f"{what}: X is not numeric ({e}); use a Preprocessor for tables") from e
 
 
+def _levels(values: np.ndarray) -> list[str]:
+    """The one-hot levels of a text column: every training level when there are at most
+    MAX_CATEGORIES; otherwise the MAX_CATEGORIES − 1 most frequent (ties: alphabetical)
+    and :data:`INFREQUENT`, the column of every other level (and of levels never seen in
+    training), as scikit-learn's ``OneHotEncoder(max_categories=...)`` groups them."""
+    levels, counts = np.unique(np.asarray([str(v) for v in values], dtype=object),
+                               return_counts=True)
+    if len(levels) <= MAX_CATEGORIES:
+        return [str(v) for v in levels]
+    order = sorted(range(len(levels)), key=lambda i: (-counts[i], levels[i]))
+    return sorted(str(levels[i]) for i in order[:MAX_CATEGORIES - 1]) + [INFREQUENT]
+
+
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -112,9 +128,11 @@ class Preprocessor:
        Text columns always use the most frequent value, since a mean of text is
        undefined. With ``impute=None`` any missing value is a :class:`DataError`.
     2. One-hot encoding of the categorical columns: column c with training categories
-       k_1 < ... < k_K becomes K columns ``c=k_i``, 1 where the value is k_i. A category
-       not seen in training becomes an all-zero row in that column's block (before
-       standardization), so new data never fails on a new category.
+       k_1 < ... < k_K becomes K columns ``c=k_i``, 1 where the value is k_i. A column
+       with more than MAX_CATEGORIES levels keeps its MAX_CATEGORIES − 1 most frequent
+       and one ``c=<infrequent>`` column for the rest. A category not seen in training
+       goes to that column, or (without one) becomes an all-zero row in that column's
+       block (before standardization), so new data never fails on a new category.
     3. A :class:`Standardizer` on the result.
 
     Numeric data with no categorical column keeps its shape (e.g. [n, 1, 8, 8]); with
@@ -157,7 +175,7 @@ class Preprocessor:
         self._check_missing(numeric, text)
         self.fill_ = self._fit_fill(numeric, text) if self.impute else [None] * d
         numeric, text = self._fill(numeric, text)
-        self.categories_ = [sorted(set(text[:, k])) for k in range(text.shape[1])]
+        self.categories_ = [_levels(text[:, k]) for k in range(text.shape[1])]
         self._layout()
         self.standardizer_ = Standardizer().fit(self._encode(numeric, text))
         return self
@@ -294,8 +312,9 @@ class Preprocessor:
         Z[:, self._numeric_out] = numeric
         for k, start in enumerate(self._blocks):
             index = {c: i for i, c in enumerate(self.categories_[k])}
-            hot = np.array([index.get(str(v), -1) for v in text[:, k]], dtype=np.int64)
-            rows = np.flatnonzero(hot >= 0)  # unseen categories stay all zero
+            other = index.get(INFREQUENT, -1)  # rare and unseen levels, if the column has it
+            hot = np.array([index.get(str(v), other) for v in text[:, k]], dtype=np.int64)
+            rows = np.flatnonzero(hot >= 0)  # otherwise unseen categories stay all zero
             Z[rows, start + hot[rows]] = 1.0
         return Z
 

@@ -9,8 +9,9 @@ ever downloads anything.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,14 +102,16 @@ def _npz_target(y: np.ndarray) -> np.ndarray:
     return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
 
 
-def _load_csv(path: Path, target: str | None, task: str | None) -> Dataset:
+def _load_csv(path: Path, target: str | None, task: str | None,
+              drop: Sequence[str] = (), features: Sequence[str] | None = None) -> Dataset:
     import pandas as pd
 
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise DataError(f"cannot read CSV file {path}: {e}") from e
-    columns = [str(c) for c in df.columns]
+    df.columns = [str(c) for c in df.columns]
+    columns = list(df.columns)
     if target is None or target not in columns:
         hint = (
             "" if target is None else f" has no column {target!r}{did_you_mean(target, columns)};"
@@ -119,20 +122,32 @@ def _load_csv(path: Path, target: str | None, task: str | None) -> Dataset:
         )
     if len(df) == 0:
         raise DataError(f"dataset {path.stem!r} is empty: {path} has no rows")
-    n_missing = int(df[target].isna().sum())
-    if n_missing:
-        raise DataError(
-            f"target column {target!r} of {path} has {n_missing} missing values; "
-            "drop those rows or fill them in"
-        )
+    for flag, names in (("--drop", drop), ("--features", features or ())):
+        unknown = [c for c in names if c not in columns]
+        if unknown:
+            raise DataError(f"{flag} names {unknown[0]!r}, which {path} does not have"
+                            f"{did_you_mean(unknown[0], columns)}; columns: {', '.join(columns)}")
+        if target in names and flag == "--drop":
+            raise DataError(f"--drop {target}: that is the target column")
+    notes: list[str] = []
+    missing_target = df[target].isna().to_numpy()
+    if missing_target.all():
+        raise DataError(f"target column {target!r} of {path} has no values")
+    if missing_target.any():
+        df = df[~missing_target]
+        notes.append(f"dropped {int(missing_target.sum())} of {len(missing_target)} rows whose "
+                     f"target {target!r} is missing")
     y_raw = df[target].to_numpy()
     if task is None:
         task = _infer_csv_task(y_raw)
     y, classes = _encode_labels(y_raw, task, f"target column {target!r}")
-    features = [c for c in columns if c != target]
-    if not features:
-        raise DataError(f"{path} has no feature columns besides the target {target!r}")
-    X, categorical = features_from_frame(df[features], str(path))
+    chosen = [c for c in (features if features is not None else columns)
+              if c != target and c not in set(drop)]
+    if not chosen:
+        raise DataError(f"{path} has no feature columns besides the target {target!r}"
+                        + (" after --drop / --features" if drop or features is not None else ""))
+    X, categorical = features_from_frame(df[chosen], str(path))
+    features = chosen
     return Dataset(
         name=path.stem,
         X=X,
@@ -142,6 +157,7 @@ def _load_csv(path: Path, target: str | None, task: str | None) -> Dataset:
         columns=tuple(features),
         categorical=categorical,
         description=f"CSV file {path}, target {target!r}",
+        notes=tuple(notes),
     )
 
 
@@ -181,20 +197,7 @@ def features_from_frame(
             continue
         text = [None if m else str(v) for v, m in zip(col, missing, strict=True)]
         values = np.array(text, dtype=object)
-        n_distinct = len(set(values[~missing]))
-        if n_distinct > MAX_CATEGORIES:
-            numeric = pd.to_numeric(col, errors="coerce")
-            odd = col[numeric.isna() & ~col.isna()].astype(str).unique()[:3]
-            hint = (
-                f" (most values are numbers; non-numbers such as {list(odd)} make it text)"
-                if numeric.notna().mean() > 0.5
-                else ""
-            )
-            raise DataError(
-                f"column {name!r} of {source} has {n_distinct} distinct text values, more "
-                f"than the {MAX_CATEGORIES} that netrx one-hot encodes{hint}; "
-                "drop the column or encode it as numbers"
-            )
+        _check_text_column(col, values[~missing], str(name), source)
         X[:, j] = values
         categorical.append(j)
     if not categorical and not any_missing:
@@ -202,27 +205,64 @@ def features_from_frame(
     return X, tuple(categorical)
 
 
-_READERS: dict[str, Callable[[Path, str | None, str | None], Dataset]] = {
+def _check_text_column(col: Any, present: np.ndarray, name: str, source: str) -> None:
+    """Refuse the text columns one-hot encoding cannot serve: an ID (nearly one level per
+    row), dates, or numbers spoilt by a few strings. Other columns with many levels are
+    encoded: the frequent levels one-hot plus one "infrequent" column
+    (:class:`~netrx.data.Preprocessor`)."""
+    import pandas as pd
+
+    n_distinct = len(set(present))
+    if n_distinct <= MAX_CATEGORIES:
+        return
+    numeric = pd.to_numeric(col, errors="coerce")
+    if numeric.notna().mean() > 0.5:
+        odd = col[numeric.isna() & ~col.isna()].astype(str).unique()[:3]
+        raise DataError(
+            f"column {name!r} of {source} has {n_distinct} distinct text values, but most "
+            f"are numbers: non-numbers such as {list(odd)} make it text; fix them, or drop "
+            f"the column with --drop {name}")
+    sample = pd.Series(present[:200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dates = pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean()
+    if dates > 0.8:
+        raise DataError(
+            f"column {name!r} of {source} looks like dates ({n_distinct} distinct values); "
+            f"netrx does not encode dates: drop it with --drop {name}, or turn it into "
+            "numbers (e.g. year, day of year) in the file")
+    if n_distinct >= 0.9 * len(present):
+        raise DataError(
+            f"column {name!r} of {source} has {n_distinct} distinct text values in "
+            f"{len(present)} rows: it names the rows (an ID or free text), so it cannot "
+            f"generalise; drop it with --drop {name}")
+
+
+_READERS: dict[str, Callable[..., Dataset]] = {
     ".csv": _load_csv,
     ".npz": _load_npz,
 }
 
 
 def load(
-    source: str | os.PathLike[str], *, target: str | None = None, task: str | None = None
+    source: str | os.PathLike[str], *, target: str | None = None, task: str | None = None,
+    drop: Sequence[str] = (), features: Sequence[str] | None = None,
 ) -> Dataset:
     """Load a built-in dataset by name, or a ``.csv`` / ``.npz`` file by path.
 
     ``target`` names the label column of a CSV table; ``task`` ("classification" or
     "regression") overrides the task inferred from the labels. A built-in name wins over
-    a file of the same name (write ``./name`` for the file).
+    a file of the same name (write ``./name`` for the file). ``drop`` leaves out columns of
+    a CSV table, ``features`` keeps only those; rows whose target is missing are dropped
+    and counted in the dataset's ``notes``.
     """
     if task is not None and task not in TASKS:
         raise unknown_choice("task", task, TASKS)
     name = os.fspath(source)
     if name in _BUILTINS:
-        if target is not None:
-            raise ConfigError(f"target= applies to CSV files only, not to the built-in {name!r}")
+        if target is not None or drop or features is not None:
+            what = "target=" if target is not None else "--drop and --features"
+            raise ConfigError(f"{what} applies to CSV files only, not to the built-in {name!r}")
         ds = _BUILTINS[name]()
         if task is not None and task != ds.task:
             raise ConfigError(f"the built-in {name!r} is a {ds.task} dataset, not {task}")
@@ -238,4 +278,9 @@ def load(
         )
     if suffix not in _READERS:
         raise DataError(f"cannot read {name}: unsupported file type {suffix!r}; use .csv or .npz")
+    if suffix != ".csv" and (drop or features is not None):
+        raise ConfigError("--drop and --features choose columns of a CSV table, not of "
+                          f"{path.name}")
+    if suffix == ".csv":
+        return validate(_load_csv(path, target, task, drop, features))
     return validate(_READERS[suffix](path, target, task))

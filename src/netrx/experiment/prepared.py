@@ -60,7 +60,8 @@ class Prepared:
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Load, split (seeded, stratified) and fit the preprocessing on the training set."""
-    ds = load(cfg.data.dataset, target=cfg.data.target, task=cfg.data.task)
+    d = cfg.data
+    ds = load(d.dataset, target=d.target, task=d.task, drop=d.drop, features=d.features)
     splits = split(ds, dev=cfg.data.dev, test=cfg.data.test, seed=cfg.seed)
     pre = Preprocessor(impute=cfg.data.impute).fit(splits.train.X, ds.columns, ds.categorical)
     for part in (splits.train, splits.dev, splits.test):

@@ -69,11 +69,14 @@ class ImproveResult:
 
 
 def base_config(source: str, *, target: str | None = None, target_error: float | None = None,
-                seed: int = 0, device: str = "auto", name: str | None = None,
-                out: str = "runs") -> RunConfig:
-    """The starting run config: a YAML run config, or a built-in / file data set."""
+                data: dict[str, Any] | None = None, seed: int = 0, device: str = "auto",
+                name: str | None = None, out: str = "runs") -> RunConfig:
+    """The starting run config: a YAML run config, or a built-in / file data set; ``data``
+    sets keys of its data section (None = keep)."""
     is_yaml = str(source).lower().endswith((".yaml", ".yml"))
+    overrides = {k: v for k, v in (data or {}).items() if v is not None}
     data = load_yaml(source) if is_yaml else {"data": {"dataset": str(source)}}
+    data.setdefault("data", {}).update(overrides)
     data.pop("search", None)
     if target is not None:
         data.setdefault("data", {})["target"] = target
@@ -162,17 +165,20 @@ class _Log:
 def improve(source: str, *, budget: str | float = "15m", target_error: float | None = None,
             family: str = "auto", out: str = "runs", name: str | None = None, seed: int = 0,
             device: str = "auto", members: int = 8, target: str | None = None,
+            data: dict[str, Any] | None = None,
             log: Callable[[str], None] = print) -> ImproveResult:
     """Run the playbook on ``source`` (a built-in name, a data file, or a YAML run config)
-    within ``budget`` (seconds or ``15m``); see the module docstring. Rerunning the same
-    call with the same ``name`` resumes an interrupted improve."""
+    within ``budget`` (seconds or ``15m``); see the module docstring. ``data`` sets keys of
+    the config's ``data`` section (``task``, ``impute``, ``drop``, ``features``, ...), as
+    ``netrx train``'s data flags do. Rerunning the same call with the same ``name``
+    resumes an interrupted improve."""
     total = parse_duration(budget)
     if family not in FAMILY_CHOICES:
         raise unknown_choice("family", family, FAMILY_CHOICES)
     if int(members) < 2:
         raise ConfigError(f"members={members!r}: improve needs at least 2 (a learning-rate "
                           "sweep and an ensemble)")
-    cfg0 = base_config(source, target=target, target_error=target_error, seed=seed,
+    cfg0 = base_config(source, target=target, target_error=target_error, data=data, seed=seed,
                        device=device, name=name, out=out)
     if cfg0.name is None:
         stem = Path(str(source)).stem
@@ -190,6 +196,8 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
     spent = lambda: spent0 + clock.elapsed  # noqa: E731
 
     prepared = prepare(cfg0)
+    for note in prepared.dataset.notes:
+        log(f"[data] {note}")
     if len(prepared.splits.dev.y) == 0 or len(prepared.splits.test.y) == 0:
         raise DataError("improve ranks models on the dev set and evaluates the chosen one on "
                         "the test set; set data.dev > 0 and data.test > 0")
