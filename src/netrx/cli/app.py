@@ -11,32 +11,17 @@ import typer
 from rich.console import Console
 
 from netrx.cli.console import print_datasets, print_improve, print_playground, print_result
+from netrx.cli.flags import (
+    DropOpt,
+    FeaturesOpt,
+    ImputeOpt,
+    TargetErrorOpt,
+    TargetOpt,
+    TaskOpt,
+    data_flags,
+)
 from netrx.errors import ConfigError, NetrxError
 from netrx.registry import ACTIVATIONS, AUGMENTATIONS, FAMILIES, INITS, OPTIMIZERS, SCHEDULES
-
-#: the data flags of train and improve (one definition; netrx.config.FLAT_KEYS names them)
-TargetOpt = Annotated[str | None, typer.Option(help="CSV column to predict")]
-TaskOpt = Annotated[str | None, typer.Option(
-    help="classification or regression (default: inferred from the target)")]
-ImputeOpt = Annotated[str | None, typer.Option(
-    help="fill missing values: mean, median or most_frequent (fitted on train)")]
-DropOpt = Annotated[str | None, typer.Option(
-    help="CSV columns to leave out, e.g. id,name (IDs, free text)")]
-FeaturesOpt = Annotated[str | None, typer.Option(
-    help="the CSV columns to use (default: all but the target and --drop)")]
-TargetErrorOpt = Annotated[float | None, typer.Option(
-    help="Bayes / human-level error proxy for the verdict: an error rate, or for "
-         "regression a fraction of the target's variance")]
-
-
-def data_flags(**given: Any) -> dict[str, Any]:
-    """The data flags as ``data`` keys: comma lists (``--drop a,b``) become lists."""
-    out = dict(given)
-    for key in ("drop", "features"):
-        if isinstance(out.get(key), str):
-            out[key] = [c.strip() for c in out[key].split(",") if c.strip()]
-    return out
-
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="netrx: train, diagnose and improve deep networks with the course's "

@@ -1,11 +1,37 @@
-"""The ``netrx train`` flags that are more than one config key: ``--vary``, ``--schedule``
-with ``--schedule-param``, ``--hidden``, each turned into config overrides."""
+"""Flags shared by commands and flags that are more than one config key: the data flags of
+``train`` and ``improve`` (typed once here), ``--vary``, ``--schedule`` with
+``--schedule-param`` and ``--hidden``, each turned into config overrides."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from netrx.errors import ConfigError, did_you_mean
+
+#: the data flags of train and improve (one definition; netrx.config.FLAT_KEYS names them)
+TargetOpt = Annotated[str | None, typer.Option(help="CSV column to predict")]
+TaskOpt = Annotated[str | None, typer.Option(
+    help="classification or regression (default: inferred from the target)")]
+ImputeOpt = Annotated[str | None, typer.Option(
+    help="fill missing values: mean, median or most_frequent (fitted on train)")]
+DropOpt = Annotated[str | None, typer.Option(
+    help="CSV columns to leave out, e.g. id,name (IDs, free text)")]
+FeaturesOpt = Annotated[str | None, typer.Option(
+    help="the CSV columns to use (default: all but the target and --drop)")]
+TargetErrorOpt = Annotated[float | None, typer.Option(
+    help="Bayes / human-level error proxy for the verdict: an error rate, or for "
+         "regression a fraction of the target's variance")]
+
+
+def data_flags(**given: Any) -> dict[str, Any]:
+    """The data flags as ``data`` keys: comma lists (``--drop a,b``) become lists."""
+    out = dict(given)
+    for key in ("drop", "features"):
+        if isinstance(out.get(key), str):
+            out[key] = [c.strip() for c in out[key].split(",") if c.strip()]
+    return out
 
 
 def vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:
