@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from netrx.config import RunConfig, parse_config
 from netrx.errors import ConfigError, DataError
-from netrx.tune.liveness import Liveness
+from netrx.tune.liveness import Liveness, close_unstarted
 from netrx.tune.samplers import derive_seed, make_pruner, make_sampler
 from netrx.tune.settings import TuneConfig, load_tune_config
 
@@ -135,6 +135,8 @@ def run_worker(cfg: TuneConfig, url: str, study_name: str, *,
         engine.run()
     finally:
         live.stop()
+    if engine.expired():  # the budget ended the work, not the trial count
+        close_unstarted(study)
     return study, engine
 
 

@@ -208,3 +208,27 @@ def give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str,
     except Exception:
         pass
     fail_and_retry(study, trial, reason, retries, count=False)
+
+
+NEVER_STARTED = "never started: the study's time budget was spent"
+
+
+def close_unstarted(study: optuna.Study, reason: str = NEVER_STARTED) -> int:
+    """When a study's budget is spent and no trial runs any more, mark every WAITING trial
+    (enqueued ahead by the fine stage, or given back at the deadline) FAIL with ``reason``:
+    a finished study keeps no trial that looks as if it were still to come. Returns how
+    many were closed (0 while any trial is RUNNING: its worker may still take them)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    if any(t.state == TrialState.RUNNING for t in trials):
+        return 0
+    closed = 0
+    for t in trials:
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, REASON, reason)
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            closed += 1
+        except Exception:  # another worker took it meanwhile
+            pass
+    return closed
