@@ -211,3 +211,18 @@ def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
     last = state.data["decisions"][-1]
     assert last["rule"] == "round too short" and "50 epochs" in last["numbers"]
     assert not (tmp_path / "tune").exists()  # no study was started
+
+
+def test_a_dev_error_at_the_target_stops_the_search(tmp_path):
+    """Nothing beats a dev error at the target error (breast_cancer: dev 0 with train
+    3.5 % read as high bias sent 95 s into a search that could not win): stop tuning."""
+    from netrx.recipe.round import round_step
+
+    ctx, state = _round_context(tmp_path, total=100.0)
+    current = {"config": ctx.cfg0.model_dump(mode="json"), "train_error": 0.035,
+               "dev_error": 0.0, "seconds": 1.0, "epochs_run": 20, "step": "baseline"}
+    outcome = round_step(ctx, "round1", current)
+    assert not outcome["accepted"]
+    last = state.data["decisions"][-1]
+    assert last["rule"] == "dev at the target" and "stop tuning" in last["action"]
+    assert not (tmp_path / "tune").exists()

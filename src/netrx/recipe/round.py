@@ -124,6 +124,9 @@ def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, An
     if left < 2.0:
         ctx.log.decide(step, "budget spent", f"{left:.1f} s left for rounds",
                        "stop tuning; go to the final step")
+    elif current["dev_error"] <= diag.target_error:  # no search can beat it on dev
+        ctx.log.decide(step, "dev at the target", f"dev {fmt(current['dev_error'])} ≤ target "
+                       f"{fmt(diag.target_error)}", "stop tuning; go to the final step")
     elif diag.verdict == "good" and gap <= 0:
         ctx.log.decide(step, "verdict good", f"dev {fmt(current['dev_error'])}, no gap left",
                        "stop tuning; go to the final step")
