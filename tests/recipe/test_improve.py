@@ -55,10 +55,11 @@ def run(tmp_path_factory):
         first = dict(calls)
         state = json.loads((out / "iris.partial" / "improve_state.json").read_text())
         mp.setattr(recipe, "round_step", real_round)
+        events: list[dict] = []
         result = improve("iris", budget=BUDGET, out=str(out), name="iris", members=4,
-                         log=lines.append)
+                         log=lines.append, progress=events.append)
     return {"result": result, "calls": calls, "first": first, "state": state,
-            "out": out, "lines": lines, "allotted": allotted}
+            "out": out, "lines": lines, "allotted": allotted, "events": events}
 
 
 def test_interrupted_improve_resumes_from_its_last_completed_step(run):
@@ -137,3 +138,35 @@ def test_a_finished_run_directory_is_not_overwritten(run):
 
     with pytest.raises(ConfigError, match="already exists"):
         improve("iris", budget=5, out=str(run["out"]), name="iris", members=4)
+
+
+def test_progress_events_feed_a_live_view_and_a_report_of_the_run_so_far(run, tmp_path):
+    from rich.console import Console
+
+    from netrx.cli.improve_view import ImproveView
+    from netrx.report import build_report
+
+    events = run["events"]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and "decision" in kinds and "step_done" in kinds
+    done = [e for e in events if e["event"] == "step_done"]
+    assert done[0]["step"] == "baseline" and done[0]["dev_error"] is not None
+    console = Console(record=True, width=100)
+    view = ImproveView(console)
+    for e in events:
+        if e["event"] != "step_done":  # the partial directory is gone once finished
+            view(e)
+    view({"event": "trials", "step": "round1", "complete": 3, "pruned": 5, "running": 4,
+          "planned": 40, "best": 0.05})
+    console.print(view.render())
+    text = console.export_text()
+    assert "netrx improve — iris" in text and "of 16 s" in text
+    assert "3 complete, 5 pruned, 4 running (of 40 planned)" in text
+    # what the partial directory held after a step: a page of the run so far
+    d = tmp_path / "partial"
+    d.mkdir()
+    final = run["out"] / "iris"
+    for f in ("decisions.json", "bias_variance.json", "progress.json"):
+        (d / f).write_text((final / f).read_text())
+    html = build_report(d).read_text()
+    assert "(in progress)" in html and "Decision log" in html

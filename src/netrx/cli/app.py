@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from netrx.cli.console import print_datasets, print_improve, print_playground, print_result
+from netrx.cli.console import print_datasets, print_playground, print_result
 from netrx.cli.flags import (
     DropOpt,
     FeaturesOpt,
@@ -369,26 +369,15 @@ def improve(
 ) -> None:
     """The whole playbook hands-free: baseline, diagnose, prescribe, tune, repeat, then
     single vs ensemble vs Polyak on dev and the test set once; writes runs/<name>/."""
-    from netrx.recipe.plan import improve as run_improve
+    from netrx.cli.improve_view import run_improve
 
-    def log(line: str) -> None:
-        if not quiet:
-            console.print(line, highlight=False, markup=False)
-
-    try:
-        result = run_improve(source, budget=budget, target_error=target_error, family=family,
-                             out=out, name=name, seed=seed, device=device, members=members,
-                             target=target, log=log,
-                             data=data_flags(task=task, impute=impute, drop=drop,
-                                             features=features))
-    except KeyboardInterrupt:
-        err_console.print("interrupted; completed steps are saved. Run the same command "
-                          "(same --name) to resume.")
-        raise typer.Exit(130) from None
-    print_improve(console, result)
-    from netrx.report import build_report
-
-    console.print(f"report: {build_report(result.run_dir)}")
+    data = data_flags(task=task, impute=impute, drop=drop, features=features)
+    code = run_improve(source, console=console, err_console=err_console, quiet=quiet,
+                       budget=budget, target_error=target_error, family=family, out=out,
+                       name=name, seed=seed, device=device, members=members, target=target,
+                       data=data)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover - console script

@@ -33,7 +33,7 @@ from typing import Any
 from netrx.config import RunConfig, load_yaml, parse_config
 from netrx.errors import ConfigError, DataError, NetrxError, unknown_choice
 from netrx.experiment import prepare
-from netrx.files import write_atomic
+from netrx.files import write_atomic, write_json
 from netrx.recipe.baseline import baseline_step
 from netrx.recipe.final import evaluate_test, final_step, write_outputs
 from netrx.recipe.round import round_step, search_space
@@ -153,25 +153,46 @@ class State:
 
 
 class _Log:
-    def __init__(self, state: State, log: Callable[[str], None]) -> None:
-        self.state, self.log = state, log
+    def __init__(self, state: State, log: Callable[[str], None],
+                 progress: Callable[[dict[str, Any]], None] = lambda event: None) -> None:
+        self.state, self.log, self.progress = state, log, progress
 
     def decide(self, step: str, rule: str, numbers: str, action: str) -> None:
         entry = {"step": step, "rule": rule, "numbers": numbers, "action": action}
         self.state.data["decisions"].append(entry)
         self.log(f"[{step}] {rule}: {numbers} → {action}")
+        self.progress({"event": "decision", **entry})
+
+
+def write_progress(ctx: Context, step: str) -> None:
+    """The run so far in the partial directory: decisions.json, bias_variance.json and
+    progress.json (the last completed step, time spent, budget, data) for a live report."""
+    d, data = ctx.partial, ctx.state.data
+    write_json(d / "decisions.json", data["decisions"])
+    write_json(d / "bias_variance.json", data["bias_variance"])
+    ds = ctx.prepared.dataset
+    write_json(d / "progress.json", {"name": ctx.cfg0.name, "dataset": ds.name, "task": ds.task,
+                                     "step": step, "spent": round(ctx.spent(), 1),
+                                     "budget": ctx.total, "families": list(ctx.families)})
 
 
 def improve(source: str, *, budget: str | float = "15m", target_error: float | None = None,
             family: str = "auto", out: str = "runs", name: str | None = None, seed: int = 0,
             device: str = "auto", members: int = 8, target: str | None = None,
             data: dict[str, Any] | None = None,
-            log: Callable[[str], None] = print) -> ImproveResult:
+            log: Callable[[str], None] = print,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> ImproveResult:
     """Run the playbook on ``source`` (a built-in name, a data file, or a YAML run config)
     within ``budget`` (seconds or ``15m``); see the module docstring. ``data`` sets keys of
     the config's ``data`` section (``task``, ``impute``, ``drop``, ``features``, ...), as
     ``netrx train``'s data flags do. Rerunning the same call with the same ``name``
-    resumes an interrupted improve."""
+    resumes an interrupted improve.
+
+    ``progress`` receives events for a live view: ``decision`` (each logged decision),
+    ``verdict``, ``trials`` (a round's tuning, after every epoch: complete, pruned,
+    running, planned, best dev) and ``step_done`` (``dev_error``, ``train_error``, and
+    ``dir``, the partial run directory, whose ``decisions.json``, ``bias_variance.json``
+    and ``progress.json`` then hold the run so far: ``netrx report`` renders it)."""
     total = parse_duration(budget)
     if family not in FAMILY_CHOICES:
         raise unknown_choice("family", family, FAMILY_CHOICES)
@@ -202,19 +223,31 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
         raise DataError("improve ranks models on the dev set and evaluates the chosen one on "
                         "the test set; set data.dev > 0 and data.test > 0")
     partial.mkdir(parents=True, exist_ok=True)
-    dlog = _Log(state, log)
+    emit = progress or (lambda event: None)
+    dlog = _Log(state, log, emit)
     ctx = Context(cfg0, prepared, clock, total, spent0, int(members), family, partial, dlog,
-                   state, spent)
+                  state, spent, emit)
+
+    emit({"event": "start", "name": cfg0.name, "spent": spent0, "budget": total,
+          "dir": str(partial)})
+
+    def step_done(step: str, current: dict[str, Any]) -> None:
+        write_progress(ctx, step)
+        emit({"event": "step_done", "step": step, "dev_error": current.get("dev_error"),
+              "train_error": current.get("train_error"), "dir": str(partial)})
 
     try:
         current = state.done("baseline") or baseline_step(ctx)
+        step_done("baseline", current)
         rnd = 1
         while True:
             step = f"round{rnd}"
             outcome = state.done(step) or round_step(ctx, step, current)
             if not outcome.get("accepted"):
+                step_done(step, current)
                 break
             current = outcome["current"]
+            step_done(step, current)
             rnd += 1
         final = final_step(ctx, current)
     except KeyboardInterrupt:

@@ -44,6 +44,7 @@ def _diagnose(ctx: Context, step: str, current: dict[str, Any]) -> Diagnosis:
     ctx.state.data["bias_variance"].append(
         {"step": step, "verdict": d.verdict, "avoidable_bias": d.avoidable_bias,
          "variance": d.variance, "mismatch": None})
+    ctx.progress({"event": "verdict", "step": step, "verdict": d.verdict})
     ctx.log.decide(step, "bias / variance verdict",
                    f"train {fmt(d.train_error)}, dev {fmt(d.dev_error)}, target "
                    f"{fmt(d.target_error)}: avoidable bias {d.avoidable_bias:+.4f} (limit "
@@ -199,9 +200,17 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
                    f"{strategy}, {trials} trials, ASHA")
     tune_dir = ctx.partial / "tune"
     retrain = per_trial  # kept for retraining the winner (one member, full epochs)
+    def on_epoch(engine: Any) -> None:  # trials of this round, for a live view
+        ended = [f.state for f in engine.finished]
+        values = [f.value for f in engine.finished if f.state == "COMPLETE" and f.value is not None]
+        ctx.progress({"event": "trials", "step": step, "complete": ended.count("COMPLETE"),
+                      "pruned": ended.count("PRUNED"), "planned": trials,
+                      "running": sum(r is not None for r in engine.slots),
+                      "best": min(values) if values else None})
+
     tuned = tune(data, budget=max(left - retrain, 0.6 * left, 1.0), name=step, out=str(tune_dir),
                  storage=f"sqlite:///{(tune_dir / f'{step}.db').resolve()}", study=step,
-                 device=ctx.cfg0.device, write=True, prepared=ctx.prepared)
+                 device=ctx.cfg0.device, write=True, prepared=ctx.prepared, on_epoch=on_epoch)
     if tuned.best is None or tuned.best_config is None:
         ctx.log.decide(step, "no dev gain", "no trial completed within the round's budget",
                        f"keep the config of {current['step']}")

@@ -120,6 +120,9 @@ class Context:
     log: Any  # netrx.recipe.plan._Log: decide(step, rule, numbers, action)
     state: Any  # netrx.recipe.plan.State
     spent: Callable[[], float]
+    #: progress events for a live view: {"event": "decision" | "verdict" | "trials" |
+    #: "step_done", "step": ..., ...} (see :func:`netrx.recipe.plan.improve`)
+    progress: Callable[[dict[str, Any]], None] = lambda event: None
 
     @property
     def families(self) -> tuple[str, ...]:

@@ -116,8 +116,12 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
     d = Path(run_dir)
     summary = _read_json(d / "summary.json")
-    if summary is None:
+    progress = _read_json(d / "progress.json") if summary is None else None
+    if summary is None and progress is None:
         raise RunDirError(f"{d} has no summary.json: not a finished netrx run directory")
+    if progress is not None:  # netrx improve at work: the run so far
+        return _progress_report(d, progress, Path(out) if out is not None
+                                else d / "report.html")
     pre = _read_json(d / "preprocess.json") or {}
     history = _read_csv(d / "history.csv")
     page = Page(f"netrx report — {summary.get('name', d.name)}",
@@ -155,6 +159,29 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     if flow is not None:
         page.section("Gradient flow", page.figure(figures.gradient_flow(flow)))
     target = Path(out) if out is not None else d / "report.html"
+    text = page.render()
+    write_atomic(target, lambda f: f.write(text), mode="w")
+    return target
+
+
+def _progress_report(d: Path, progress: dict, target: Path) -> Path:
+    """The page of an unfinished ``netrx improve``: where it is, its decisions and the
+    bias/variance of each step so far (rewritten after every step; refresh to follow)."""
+    from netrx.files import write_atomic
+
+    page = Page(f"netrx improve — {progress.get('name', d.name)} (in progress)",
+                f"dataset {progress.get('dataset')} · {progress.get('task')} · last completed "
+                f"step {progress.get('step')} · {progress.get('spent')} s of "
+                f"{progress.get('budget')} s")
+    rows = [{"": k, "value": progress.get(k)} for k in ("step", "spent", "budget", "families")]
+    page.section("Progress", "<p>The run is not finished: this page is rewritten after every "
+                 "step.</p>", table(rows, ["", "value"]))
+    decisions = _read_json(d / "decisions.json")
+    if decisions:
+        page.section("Decision log", table(decisions))
+    steps = _read_json(d / "bias_variance.json")
+    if steps:
+        page.section("Bias and variance", page.figure(figures.bias_variance_bars(steps)))
     text = page.render()
     write_atomic(target, lambda f: f.write(text), mode="w")
     return target
