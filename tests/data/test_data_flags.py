@@ -101,3 +101,26 @@ def test_a_table_with_a_many_level_text_column_trains(tmp_path):
     frame.to_csv(path, index=False)
     prepared = prepare(parse_config({"data": {"dataset": str(path), "target": "y"}}))
     assert prepared.input_shape == (1 + 20,)  # x, 19 frequent states, <infrequent>
+
+
+def test_tune_takes_the_same_data_flags(wine_csv, tmp_path):
+    import yaml
+
+    from netrx.tune import tune
+
+    path, _ = wine_csv
+    config = tmp_path / "tune.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"dataset": str(path), "target": "cultivar"}, "model": {"hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 32},
+        "search": {"space": {"optimizer.lr": "log_uniform(1e-3, 1e-1)"}, "trials": 2,
+                   "slots": 2, "strategy": "random", "pruner": "none"}}))
+    with pytest.raises(DataError, match="--drop id"):
+        tune(config, out=str(tmp_path), name="t0")
+    result = tune(config, out=str(tmp_path), data={"drop": ["id"], "impute": None})
+    assert result.name == "tune-tune" and result.best_config.data.drop == ["id"]
+    res = CliRunner().invoke(app, ["tune", str(config), "--drop", "id,proline", "--out",
+                                   str(tmp_path), "--name", "t2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    best = yaml.safe_load((tmp_path / "t2" / "best.yaml").read_text())
+    assert best["data"]["drop"] == ["id", "proline"]

@@ -136,8 +136,18 @@ def test_run_directory_is_report_ready(run):
 def test_a_finished_run_directory_is_not_overwritten(run):
     from netrx.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="already exists"):
+    with pytest.raises(ConfigError, match="already exists") as e:
         improve("iris", budget=5, out=str(run["out"]), name="iris", members=4)
+    assert "--overwrite" in str(e.value)
+
+
+def test_overwrite_replaces_a_finished_run(tmp_path):
+    first = improve("iris", budget=4, out=str(tmp_path), name="o", members=2, log=print)
+    (first.run_dir / "mine.txt").write_text("left by the first run")
+    again = improve("iris", budget=4, out=str(tmp_path), name="o", members=2, log=print,
+                    overwrite=True)
+    assert again.run_dir == first.run_dir and not (again.run_dir / "mine.txt").exists()
+    assert (again.run_dir / "summary.json").is_file()
 
 
 def test_progress_events_feed_a_live_view_and_a_report_of_the_run_so_far(run, tmp_path):

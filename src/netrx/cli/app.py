@@ -330,6 +330,12 @@ def tune(
         help="run name (default: tune-<config file name>); rerun to resume")] = None,
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    target: TargetOpt = None,
+    task: TaskOpt = None,
+    impute: ImputeOpt = None,
+    drop: DropOpt = None,
+    features: FeaturesOpt = None,
+    target_error: TargetErrorOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
 ) -> None:
     """Search hyperparameters on the right scales, trials streaming through population
@@ -339,7 +345,9 @@ def tune(
     code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
                     trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
                     workers=workers, study=study, name=name, out=out, device=device,
-                    quiet=quiet)
+                    quiet=quiet, data=data_flags(target=target, task=task, impute=impute,
+                                                 drop=drop, features=features,
+                                                 target_error=target_error))
     if code:
         raise typer.Exit(code)
 
@@ -361,7 +369,10 @@ def improve(
     features: FeaturesOpt = None,
     members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
     name: Annotated[str | None, typer.Option(
-        help="run name (default improve-<source>); rerun to resume")] = None,
+        help="run name (default improve-<source>); rerun an interrupted one to resume it")] \
+        = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="replace a finished run of this name (and discard an interrupted one)")] = False,
     out: Annotated[str, typer.Option(help="parent directory of runs")] = "runs",
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
@@ -375,7 +386,7 @@ def improve(
     code = run_improve(source, console=console, err_console=err_console, quiet=quiet,
                        budget=budget, target_error=target_error, family=family, out=out,
                        name=name, seed=seed, device=device, members=members, target=target,
-                       data=data)
+                       data=data, overwrite=overwrite)
     if code:
         raise typer.Exit(code)
 

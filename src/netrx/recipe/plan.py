@@ -179,14 +179,15 @@ def write_progress(ctx: Context, step: str) -> None:
 def improve(source: str, *, budget: str | float = "15m", target_error: float | None = None,
             family: str = "auto", out: str = "runs", name: str | None = None, seed: int = 0,
             device: str = "auto", members: int = 8, target: str | None = None,
-            data: dict[str, Any] | None = None,
+            data: dict[str, Any] | None = None, overwrite: bool = False,
             log: Callable[[str], None] = print,
             progress: Callable[[dict[str, Any]], None] | None = None) -> ImproveResult:
     """Run the playbook on ``source`` (a built-in name, a data file, or a YAML run config)
     within ``budget`` (seconds or ``15m``); see the module docstring. ``data`` sets keys of
     the config's ``data`` section (``task``, ``impute``, ``drop``, ``features``, ...), as
     ``netrx train``'s data flags do. Rerunning the same call with the same ``name``
-    resumes an interrupted improve.
+    resumes an interrupted improve; ``overwrite`` replaces a finished one (and discards an
+    interrupted one).
 
     ``progress`` receives events for a live view: ``decision`` (each logged decision),
     ``verdict``, ``trials`` (a round's tuning, after every epoch: complete, pruned,
@@ -206,9 +207,13 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
         cfg0 = single_config(cfg0, name=f"improve-{stem}")
     final_dir = Path(out) / str(cfg0.name)
     partial = Path(out) / f"{cfg0.name}.partial"
-    if final_dir.exists():
-        raise ConfigError(f"run directory {str(final_dir)!r} already exists; choose another "
-                          "--name or remove it")
+    if final_dir.exists() and not overwrite:
+        raise ConfigError(f"run directory {str(final_dir)!r} already exists: it holds a "
+                          "finished improve; rerun with --overwrite to replace it, or give "
+                          "another --name")
+    if overwrite:  # a fresh start: the finished run and any interrupted one go
+        shutil.rmtree(final_dir, ignore_errors=True)
+        shutil.rmtree(Path(out) / f"{cfg0.name}.partial", ignore_errors=True)
     key = {"source": str(source), "budget": total, "family": family, "seed": seed,
            "members": int(members), "target_error": target_error}
     state = State.open(partial / STATE, key)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netrx.config import RunConfig, parse_config
+from netrx.config import RunConfig, load_yaml, parse_config
 from netrx.errors import ConfigError, DataError
 from netrx.tune.liveness import Liveness, close_unstarted
 from netrx.tune.samplers import derive_seed, make_pruner, make_sampler
@@ -62,7 +63,7 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
          budget: float | str | None = None, storage: str | None = None,
          study: str | None = None, name: str | None = None, out: str | None = None,
          device: str | None = None, workers: int = 1, write: bool = True,
-         prepared: Prepared | None = None,
+         prepared: Prepared | None = None, data: dict[str, Any] | None = None,
          on_epoch: Callable[[Engine], None] | None = None,
          on_poll: Callable[[optuna.Study], None] | None = None,
          log: Callable[[str], None] = lambda s: None) -> TuneResult:
@@ -76,8 +77,17 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
     the in-process worker instead of preparing it again (worker processes prepare their
     own). ``on_epoch`` is called by the in-process worker after every epoch, ``on_poll``
     every second or so while local worker processes run. The result's ``best_config`` is
-    the best trial's run config, written or not.
+    the best trial's run config, written or not. ``data`` sets keys of the run config's
+    data section (``target``, ``task``, ``impute``, ``drop``, ``features``, ...; None =
+    keep), as ``netrx train``'s data flags do.
     """
+    given = {k: v for k, v in (data or {}).items() if v is not None}
+    if given:  # the config with its data section amended (workers read it as a file)
+        name = _name_for(config, load_tune_config(config), name)
+        raw = load_yaml(config) if isinstance(config, (str, os.PathLike)) \
+            else copy.deepcopy(config)
+        raw.setdefault("data", {}).update(given)
+        config = raw
     overrides = {"strategy": strategy, "trials": trials, "slots": slots, "pruner": pruner,
                  "budget": budget}
     cfg = load_tune_config(config, overrides)
