@@ -95,3 +95,17 @@ def test_patience_counts_epochs_without_improvement():
     assert es.best_epoch.tolist() == [3]
     with pytest.raises(netrx.ConfigError):
         EarlyStopping(patience=-1)
+
+
+def test_a_stopped_member_logs_no_train_loss_and_is_never_the_best_by_it():
+    """A member frozen for a whole epoch has no train loss that epoch (NaN), not 0: it
+    must not look like the best member nor pull a log-scale curve to 0."""
+    h, snaps = _fit(restore_best=False)
+    status = np.array(snaps.status)
+    first = int(np.argmax(status[:, 1] == "stopped"))
+    loss = h.metric("train_loss")
+    # the epoch it stopped at was trained; the next ones were not
+    assert np.isfinite(loss[first, 1]) and np.isnan(loss[first + 1:, 1]).all()
+    assert np.isnan(h.metric("train_error")[first + 1:, 1]).all()
+    assert np.isfinite(loss[:, 0]).all() and loss[first + 1:, 0].min() > 0
+    assert h.best_member("train_loss") != 1

@@ -148,7 +148,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                 t0 = time.perf_counter()
                 sum_loss = torch.zeros(K, device=pop.device, dtype=pop.dtype)
                 sum_err = torch.zeros_like(sum_loss)
-                seen = 0
+                seen = torch.zeros_like(sum_loss)  # examples each member trained on
                 for idx in batches.epoch():
                     x, y = Xt[idx], yt[idx]
                     if augment is not None:
@@ -165,8 +165,9 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                     masked = torch.where(active, per_member, 0)
                     with torch.no_grad():
                         sum_loss += masked.detach() * idx.shape[1]
-                        sum_err += objective.error(out.detach(), y) * idx.shape[1]
-                    seen += idx.shape[1]
+                        sum_err += torch.where(active, objective.error(out.detach(), y), 0) \
+                            * idx.shape[1]
+                        seen += active * idx.shape[1]
                     pop.flat_grad.zero_()
                     masked.sum().backward()
                     with torch.no_grad():
@@ -207,6 +208,8 @@ def _restore_inactive(buffers: dict[str, Tensor], saved: dict[str, Tensor],
 
 
 def _epoch_log(state: FitState, train_loss: Tensor, train_err: Tensor, lr_log, dev, seconds):
+    """The epoch's log; a member that did not train in it (stopped before it) has NaN train
+    loss and error (0/0), a diverged member NaN everywhere."""
     pop = state.population
     diverged = pop.diverged.cpu().numpy()
     stopped = pop.stopped.cpu().numpy()

@@ -43,8 +43,9 @@ class ProgressBar(Callback):
         if log.dev_error is not None and np.isfinite(log.dev_error).any():
             parts.append(f"best dev error {np.nanmin(log.dev_error):.4f}")
         n_active = sum(s == "training" for s in log.status)
-        if len(log.status) > 1:
-            parts.append(f"{n_active}/{len(log.status)} members training")
+        if len(log.status) > 1:  # members that ran every epoch are done, not training
+            word = "done" if state.epoch >= state.epochs else "training"
+            parts.append(f"{n_active}/{len(log.status)} members {word}")
         self._progress.update(self._task, completed=state.epoch, metrics=" · ".join(parts))
 
     def on_fit_end(self, state: FitState) -> None:
