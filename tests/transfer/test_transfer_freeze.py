@@ -129,3 +129,18 @@ def test_stage_cuts_the_network_and_the_run_reloads(source_run, make_target, blo
     np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="stage is 1…2"):
         run(make_target(init_from=str(source_run.run_dir), stage=3, name="x"), progress=False)
+
+
+@pytest.mark.parametrize("constraint", [{"l1": 0.5, "l1_mode": "proximal"},
+                                        {"max_norm": 0.05}])
+def test_constraints_leave_frozen_layers_alone(source_run, make_target, constraint):
+    """The proximal L1 step (threshold α·mᵢ·λ/m) and the max-norm projection act after the
+    update: on a frozen layer (mᵢ = 0) they must do nothing either."""
+    cfg = make_target(init_from=str(source_run.run_dir), freeze=1, epochs=2)
+    for key, value in constraint.items():
+        setattr(cfg.regularization, key, value)
+    result = run(cfg, progress=False)
+    pop, state = result.population, _best_state(source_run.run_dir)
+    for k in range(pop.members):
+        assert torch.equal(pop.params["1.weight"][k].cpu(), state["1.weight"]), constraint
+    assert not torch.equal(pop.params["5.weight"][0].cpu(), state["5.weight"])

@@ -179,13 +179,14 @@ def constraints_from_config(cfg: RunConfig, n_train: int, pop: Population,
     reg = cfg.regularization
     out: list[Callback] = []
     l1 = member_hyper(reg.l1, pop)
+    scale = transfer_multipliers(cfg, pop)  # 0 on frozen layers: constraints leave them
     if l1 is not None and reg.l1_mode == "proximal":
         if lr is None:
             raise ConfigError("the proximal L1 step needs the learning rate α (optimizer.lr)")
-        out.append(ProximalL1(l1, n_train, lr))
+        out.append(ProximalL1(l1, n_train, lr, scale=scale))
     c = member_hyper(reg.max_norm, pop)
     if c is not None:
-        out.append(MaxNorm(c))
+        out.append(MaxNorm(c, scale=scale))
     return out
 
 
@@ -262,18 +263,26 @@ def load_transfer_source(cfg: RunConfig, pop: Population) -> list[str]:
     return copied
 
 
+def transfer_multipliers(cfg: RunConfig, pop: Population) -> Tensor | None:
+    """A transfer run's per-coordinate learning-rate multipliers [1, P] (0 on frozen
+    layers, :func:`netrx.transfer.lr_multipliers`); None without ``transfer.init_from``."""
+    t = cfg.transfer
+    if t.init_from is None:
+        return None
+    return lr_multipliers(pop, freeze=t.freeze or 0,
+                          head_lr_multiplier=t.head_lr_multiplier or 1.0,
+                          layer_lr_decay=1.0 if t.layer_lr_decay is None else t.layer_lr_decay)
+
+
 def with_lr_multipliers(optimizer: Transform, cfg: RunConfig, pop: Population) -> Transform:
     """``optimizer`` followed by the transfer's per-layer learning-rate multipliers (0 on
     frozen layers); unchanged without ``transfer.init_from``."""
-    t = cfg.transfer
-    if t.init_from is None:
+    mask = transfer_multipliers(cfg, pop)
+    if mask is None:
         return optimizer
     if not isinstance(optimizer, Transform):
         raise ConfigError(f"transfer learning needs a first-order optimizer (a chain of "
                           f"transforms), not {cfg.optimizer.name!r}")
-    mask = lr_multipliers(pop, freeze=t.freeze or 0,
-                          head_lr_multiplier=t.head_lr_multiplier or 1.0,
-                          layer_lr_decay=1.0 if t.layer_lr_decay is None else t.layer_lr_decay)
     return chain(optimizer, scale_by_mask({"flat": mask}))
 
 

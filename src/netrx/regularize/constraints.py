@@ -10,6 +10,9 @@
 Both act on the weights only (rank ≥ 2; not biases, not batch norm's γ, β),
 take float or per-member [K] strengths, and leave members that no longer
 train (stopped early or diverged) untouched, so a stopped member stays frozen.
+With per-coordinate learning-rate multipliers ``scale`` ([1, P], a transfer run's:
+0 on frozen layers), the proximal threshold is α·mᵢ·λ/m and neither touches a
+weight whose mᵢ = 0.
 
 The proximal step is a callback rather than an optimizer transform because it
 acts on the weights after the optimizer has moved them, whatever the optimizer;
@@ -52,13 +55,15 @@ class ProximalL1(Callback):
         lam: λ, a float or one value per member.
         m: number of training examples.
         lr: α: a float, a [K] tensor, or a callable ``lr(state) -> [K]`` (a schedule).
+        scale: per-coordinate learning-rate multipliers mᵢ ([1, P]), or None (all 1).
     """
 
-    def __init__(self, lam: float | Tensor, m: int, lr: LR) -> None:
+    def __init__(self, lam: float | Tensor, m: int, lr: LR,
+                 scale: Tensor | None = None) -> None:
         check_strength("l1", lam)
         if int(m) < 1:
             raise ConfigError(f"m={m!r}: the number of training examples must be ≥ 1")
-        self.lam, self.m, self.lr = lam, int(m), lr
+        self.lam, self.m, self.lr, self.scale = lam, int(m), lr, scale
         self._mask: Tensor | None = None
         self._lam_col: Tensor | None = None
         self._lr_col: Tensor | None = None
@@ -66,6 +71,8 @@ class ProximalL1(Callback):
     def on_fit_start(self, state: FitState) -> None:
         pop = state.population
         self._mask = pop.weight_mask()
+        if self.scale is not None:
+            self._mask = self._mask * self.scale.to(pop.device, pop.dtype)
         self._lam_col = _column(self.lam, pop.members, pop.flat) / self.m
         if not callable(self.lr):
             self._lr_col = _column(self.lr, pop.members, pop.flat)
@@ -91,23 +98,31 @@ def max_norm_(w: Tensor, c: Tensor) -> Tensor:
 
 class MaxNorm(Callback):
     """After every step, every unit's incoming weight vector of an active member gets
-    norm ≤ c (``c`` a float or one value per member, > 0)."""
+    norm ≤ c (``c`` a float or one value per member, > 0); a weight tensor whose
+    learning-rate multipliers ``scale`` ([1, P]) are all 0 (a frozen layer) is left as
+    it is."""
 
-    def __init__(self, c: float | Tensor) -> None:
+    def __init__(self, c: float | Tensor, scale: Tensor | None = None) -> None:
         values = c.detach().flatten().tolist() if isinstance(c, Tensor) else [float(c)]
         if any(not v > 0 for v in values):
             raise ConfigError(f"max_norm={c!r} must be > 0 (it bounds ‖w‖₂ of each unit)")
-        self.c = c
+        self.c, self.scale = c, scale
         self._c: Tensor | None = None
+        self._weights: list[Tensor] = []
 
     def on_fit_start(self, state: FitState) -> None:
         pop = state.population
         self._c = _column(self.c, pop.members, pop.flat)
+        frozen = set()
+        if self.scale is not None:  # read once, here: no host sync in the step
+            scale = self.scale.detach().cpu()
+            frozen = {n for n, (a, b) in pop.offsets.items()
+                      if n in pop.params and not bool(scale[0, a:b].any())}
+        self._weights = [p for n, p in pop.params.items() if p.dim() >= 3 and n not in frozen]
 
     def on_step_end(self, state: FitState) -> None:
         pop = state.population
         # inactive members get an infinite bound: the projection leaves them as they are
         c = torch.where(pop.active.unsqueeze(1), self._c, torch.inf)
-        for p in pop.params.values():
-            if p.dim() >= 3:
-                max_norm_(p, c)
+        for p in self._weights:
+            max_norm_(p, c)
