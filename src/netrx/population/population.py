@@ -16,10 +16,11 @@ layers of an ``nn.Sequential`` as one ``baddbmm`` each; K = 1 as a plain module 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,9 +30,25 @@ from netrx.errors import ConfigError
 from netrx.population.batched import LayerPlan, bind_single
 from netrx.population.device import resolve_device
 
-# Our gradient views share one flat buffer on purpose; autograd warns that such
-# strided grads "may impair performance", which is not the case here.
-warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+#: autograd's warning about our gradient views: they share one flat buffer on purpose,
+#: and the strided grads do not "impair performance" here (silenced inside fit only)
+GRAD_LAYOUT_WARNING = "grad and param do not obey the gradient layout"
+
+
+@contextlib.contextmanager
+def training_scope() -> Iterator[None]:
+    """What training changes in the process, for its duration only: denormal floats are
+    flushed to zero (relu's backward on them is about tenfold slower on CPU) and the
+    gradient-layout warning is silenced; the caller's setting and warning filters are
+    restored afterwards."""
+    flushing = bool((torch.tensor([1e-40]) * 1.0)[0] == 0)  # torch has no getter for it
+    torch.set_flush_denormal(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=GRAD_LAYOUT_WARNING)
+            yield
+    finally:
+        torch.set_flush_denormal(flushing)
 
 
 def member_seeds(seed: int | Sequence[int], members: int) -> list[int]:

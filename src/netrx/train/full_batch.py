@@ -24,7 +24,7 @@ from torch import Tensor
 
 from netrx.errors import ConfigError, DivergedError
 from netrx.optim.lbfgs import LBFGS
-from netrx.population.population import Population
+from netrx.population.population import Population, training_scope
 from netrx.train.callbacks import Callback, FitState, History
 from netrx.train.loop import (
     _arrays,
@@ -73,6 +73,7 @@ def _full_batch_loss(pop: Population, X: Tensor, y: Tensor, objective: Objective
     return fun
 
 
+@training_scope()
 def fit_full_batch(pop: Population, train: Any, dev: Any = None, *, optimizer: LBFGS,
                    loss: str | Objective = "auto", epochs: int = 100, batch_size: int = 4096,
                    callbacks: Sequence[Callback] = (), progress: bool = True,

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from netrx.data.batches import MiniBatches
 from netrx.errors import ConfigError, DataError, DivergedError
 from netrx.optim.base import Transform
-from netrx.population.population import Population
+from netrx.population.population import Population, training_scope
 from netrx.train.callbacks import Callback, EpochLog, FitState, History
 from netrx.train.losses import Objective, objective_for, target_dtype
 
@@ -133,9 +133,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
 
     step = torch.empty_like(pop.flat)  # the masked update, reused: no [K, P] allocation per step
     zero = torch.zeros((), device=pop.device, dtype=pop.dtype)
-    torch.set_flush_denormal(True)  # denormal floats slow CPU kernels about tenfold
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices):
+    with training_scope(), torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(pop.seeds[0])
         if resume is not None:
             from netrx.train.checkpoint import load_checkpoint
@@ -143,55 +142,52 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             load_checkpoint(resume, state)
         for cb in all_callbacks:
             cb.on_fit_start(state)
-        try:
-            while state.epoch < state.epochs and not state.stop:
-                t0 = time.perf_counter()
-                sum_loss = torch.zeros(K, device=pop.device, dtype=pop.dtype)
-                sum_err = torch.zeros_like(sum_loss)
-                seen = torch.zeros_like(sum_loss)  # examples each member trained on
-                for idx in batches.epoch():
-                    x, y = Xt[idx], yt[idx]
-                    if augment is not None:
-                        x = augment(x)
-                    saved = {n: b.clone() for n, b in pop.buffers.items()}
-                    out = pop.forward(x, train=True)
-                    per_member = objective.fit_loss(out, y)
-                    if penalty is not None:
-                        per_member = per_member + penalty(pop.params)
-                    with torch.no_grad():
-                        pop.diverged |= ~torch.isfinite(per_member)
-                        active = pop.active
-                        _restore_inactive(pop.buffers, saved, active)
-                    masked = torch.where(active, per_member, 0)
-                    with torch.no_grad():
-                        sum_loss += masked.detach() * idx.shape[1]
-                        sum_err += torch.where(active, objective.error(out.detach(), y), 0) \
-                            * idx.shape[1]
-                        seen += active * idx.shape[1]
-                    pop.flat_grad.zero_()
-                    masked.sum().backward()
-                    with torch.no_grad():
-                        updates, state.opt_state = optimizer.update(
-                            {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
-                        torch.where(active.unsqueeze(1), updates["flat"], zero, out=step)
-                        pop.flat.add_(step)
-                    state.last_update = step
-                    state.step += 1
-                    for cb in all_callbacks:
-                        cb.on_step_end(state)
-                    if state.stop_now:  # e.g. a wall-clock Deadline
-                        break
-                state.epoch += 1
-                lr_now = _lr_values(lr(state), K) if callable(lr) else lr_log
-                log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_now,
-                                 evaluate(pop, Xd, yd, objective) if has_dev else None,
-                                 time.perf_counter() - t0)
+        while state.epoch < state.epochs and not state.stop:
+            t0 = time.perf_counter()
+            sum_loss = torch.zeros(K, device=pop.device, dtype=pop.dtype)
+            sum_err = torch.zeros_like(sum_loss)
+            seen = torch.zeros_like(sum_loss)  # examples each member trained on
+            for idx in batches.epoch():
+                x, y = Xt[idx], yt[idx]
+                if augment is not None:
+                    x = augment(x)
+                saved = {n: b.clone() for n, b in pop.buffers.items()}
+                out = pop.forward(x, train=True)
+                per_member = objective.fit_loss(out, y)
+                if penalty is not None:
+                    per_member = per_member + penalty(pop.params)
+                with torch.no_grad():
+                    pop.diverged |= ~torch.isfinite(per_member)
+                    active = pop.active
+                    _restore_inactive(pop.buffers, saved, active)
+                masked = torch.where(active, per_member, 0)
+                with torch.no_grad():
+                    sum_loss += masked.detach() * idx.shape[1]
+                    sum_err += torch.where(active, objective.error(out.detach(), y), 0) \
+                        * idx.shape[1]
+                    seen += active * idx.shape[1]
+                pop.flat_grad.zero_()
+                masked.sum().backward()
+                with torch.no_grad():
+                    updates, state.opt_state = optimizer.update(
+                        {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
+                    torch.where(active.unsqueeze(1), updates["flat"], zero, out=step)
+                    pop.flat.add_(step)
+                state.last_update = step
+                state.step += 1
                 for cb in all_callbacks:
-                    cb.on_epoch_end(state, log)
+                    cb.on_step_end(state)
+                if state.stop_now:  # e.g. a wall-clock Deadline
+                    break
+            state.epoch += 1
+            lr_now = _lr_values(lr(state), K) if callable(lr) else lr_log
+            log = _epoch_log(state, sum_loss / seen, sum_err / seen, lr_now,
+                             evaluate(pop, Xd, yd, objective) if has_dev else None,
+                             time.perf_counter() - t0)
             for cb in all_callbacks:
-                cb.on_fit_end(state)
-        finally:
-            torch.set_flush_denormal(False)
+                cb.on_epoch_end(state, log)
+        for cb in all_callbacks:
+            cb.on_fit_end(state)
     if K and bool(pop.diverged.all()):
         raise DivergedError(
             f"every member diverged (loss became NaN or inf) within {state.epoch} epochs; "
