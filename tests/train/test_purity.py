@@ -48,3 +48,24 @@ def test_fit_leaves_the_global_rng_where_it_was():
     torch.manual_seed(123)
     fit(model, _data(), epochs=2, progress=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                                  "adamw"])
+def test_initialising_a_transform_for_float64_leaves_its_float32_state_alone(name):
+    """Transforms are pure (optax): init for other params does not rebind what an existing
+    state uses (it used to turn [K] hyperparameters into float64 under a float32 state)."""
+    from netrx.optim import build_optimizer
+
+    hyper = {"lr": torch.tensor([0.01, 0.02])}
+    if name == "adam":
+        hyper["b1"] = torch.tensor([0.9, 0.8])
+    opt, fresh = build_optimizer(name, **hyper), build_optimizer(name, **hyper)
+    params = {"flat": torch.randn(2, 7)}
+    state = opt.init(params)
+    opt.init({"flat": torch.randn(2, 7, dtype=torch.float64)})
+    grads = {"flat": torch.randn(2, 7)}
+    ours, _ = opt.update(grads, state, params)
+    want, _ = fresh.update(grads, fresh.init(params), params)
+    assert ours["flat"].dtype == torch.float32
+    torch.testing.assert_close(ours["flat"], want["flat"], rtol=0, atol=0)

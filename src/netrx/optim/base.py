@@ -85,6 +85,30 @@ def check_hyper(name: str, h: Hyper, low: float, high: float | None = None, *,
             raise ConfigError(f"{name}={v!r} is outside {rng}; pick a value in that range")
 
 
+class OnDevice:
+    """A hyperparameter (a float, a [K] tensor, or a mask tensor) as one device and dtype
+    use it: each (device, dtype) gets its own copy, made once (at ``init``), so a step
+    uploads nothing. Transforms keep their hyperparameters in these instead of rebinding
+    them in ``init``: initialising a transform for float64 parameters leaves what a
+    float32 state uses untouched — the transform stays pure, as in optax."""
+
+    __slots__ = ("value", "_copies")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._copies: dict[tuple[Any, Any], Any] = {}
+
+    def __call__(self, like: Tensor) -> Any:
+        v = self.value
+        if not isinstance(v, Tensor):
+            return v if v is None or callable(v) else float(v)
+        key = (like.device, like.dtype)
+        got = self._copies.get(key)
+        if got is None:
+            got = self._copies[key] = v.to(device=like.device, dtype=like.dtype)
+        return got
+
+
 def as_device_hyper(h: Hyper, like: Tensor) -> Hyper:
     """Move a tensor hyperparameter to the device and dtype of ``like`` once, at init time."""
     if isinstance(h, Tensor):

@@ -21,10 +21,10 @@ from torch import Tensor
 
 from netrx.optim.base import (
     Hyper,
+    OnDevice,
     Params,
     Scratch,
     Transform,
-    as_device_hyper,
     check_hyper,
     member_count,
     per_member,
@@ -60,14 +60,16 @@ def ewa(beta: Hyper, bias_correction: bool = True) -> Transform:
     check_hyper("beta", beta, 0.0, 1.0, low_inclusive=True)
     correct = bias_correction
 
+    beta_on = OnDevice(beta)
+
     def init(params: Params) -> EwaState:
-        nonlocal beta
         like = next(iter(params.values()))
-        beta = as_device_hyper(beta, like)
+        beta_on(like)
         count = torch.zeros(member_count(params), device=like.device, dtype=like.dtype)
         return EwaState(count, tree_zeros_like(params), Scratch())
 
     def update(values: Params, state: EwaState, params: Params | None = None):
+        beta = beta_on(state.count)
         count = state.count.add_(1)
         c = _correction(beta, count) if correct else None
         out = {}

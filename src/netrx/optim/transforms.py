@@ -15,6 +15,7 @@ from torch import Tensor
 
 from netrx.optim.base import (
     Hyper,
+    OnDevice,
     Params,
     Scratch,
     Transform,
@@ -72,15 +73,22 @@ def scale_by_schedule(schedule: Callable[[Tensor], Tensor]) -> Transform:
     """u = s(t)·g with t = 1, 2, … the per-member update index (a multiplicative factor,
     no sign: chain it before :func:`scale_by_lr`)."""
 
+    copies: dict[tuple[Any, Any], Any] = {}  # the schedule per device and dtype (pure init)
+
+    def on(like: Tensor) -> Any:
+        key = (like.device, like.dtype)
+        if key not in copies:
+            copies[key] = _lr_to(schedule, like)
+        return copies[key]
+
     def init(params: Params) -> ScheduleState:
-        nonlocal schedule
         like = next(iter(params.values()))
-        schedule = _lr_to(schedule, like)
+        on(like)
         return ScheduleState(torch.zeros(member_count(params), device=like.device,
                                          dtype=like.dtype))
 
     def update(grads: Params, state: ScheduleState, params: Params | None = None):
-        factor = schedule(state.count.add_(1))
+        factor = on(state.count)(state.count.add_(1))
         return {k: g * per_member(factor, g) for k, g in grads.items()}, state
 
     return Transform(init, update)
@@ -137,14 +145,17 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
     correction V̂ = V and Ŝ = S.
     """
 
+    hyper = [OnDevice(h) for h in (b1, b2, eps)]
+
     def init(params: Params) -> AdamState:
-        nonlocal b1, b2, eps
         like = next(iter(params.values()))
-        b1, b2, eps = (as_device_hyper(h, like) for h in (b1, b2, eps))
+        for h in hyper:
+            h(like)
         count = torch.zeros(member_count(params), device=like.device, dtype=like.dtype)
         return AdamState(count, tree_zeros_like(params), tree_zeros_like(params), Scratch())
 
     def update(grads: Params, state: AdamState, params: Params | None = None):
+        b1, b2, eps = (h(state.count) for h in hyper)
         count = state.count.add_(1)
         if bias_correction:
             c1 = ewa_correction(b1, count)  # 1 − β1ᵗ, [K]
@@ -188,18 +199,22 @@ def add_decayed_weights(weight_decay: Hyper, mask: Params | None = None) -> Tran
     batch-norm γ/β).
     """
 
+    wd_on = OnDevice(weight_decay)
+    mask_on = None if mask is None else {k: OnDevice(m) for k, m in mask.items()}
+
     def init(params: Params) -> EmptyState:
-        nonlocal weight_decay, mask
         like = next(iter(params.values()))
-        weight_decay = as_device_hyper(weight_decay, like)
-        if mask is not None:
-            mask = {k: (m.to(like.device, like.dtype) if isinstance(m, Tensor) else m)
-                    for k, m in mask.items()}
+        wd_on(like)
+        for m in (mask_on or {}).values():
+            m(like)
         return EmptyState()
 
     def update(grads: Params, state: EmptyState, params: Params | None = None):
         if params is None:
             raise ValueError("add_decayed_weights needs the params in update(grads, state, params)")
+        like = next(iter(params.values()))
+        weight_decay = wd_on(like)
+        mask = None if mask_on is None else {k: m(like) for k, m in mask_on.items()}
         out = {}
         for k, g in grads.items():
             decay = params[k] * per_member(weight_decay, g)
@@ -225,12 +240,14 @@ def trace(decay: Hyper, nesterov: bool = False) -> Transform:
     follows exactly the path of the notes' momentum with step α/(1 − β) (10× for β = 0.9).
     """
 
+    decay_on = OnDevice(decay)
+
     def init(params: Params) -> TraceState:
-        nonlocal decay
-        decay = as_device_hyper(decay, next(iter(params.values())))
+        decay_on(next(iter(params.values())))
         return TraceState(tree_zeros_like(params))
 
     def update(grads: Params, state: TraceState, params: Params | None = None):
+        decay = decay_on(next(iter(grads.values())))
         out = {}
         for k, g in grads.items():
             rho = per_member(decay, g)
@@ -250,13 +267,16 @@ def scale_by_rms(beta: Hyper = 0.9, eps: Hyper = 1e-8) -> Transform:
     """RMSprop's direction: S = β·S + (1 − β)·g², u = g/(√S + ε) (S starts at 0, no bias
     correction, as in the notes and ``torch.optim.RMSprop`` with alpha = β)."""
 
+    hyper = [OnDevice(beta), OnDevice(eps)]
+
     def init(params: Params) -> RmsState:
-        nonlocal beta, eps
         like = next(iter(params.values()))
-        beta, eps = as_device_hyper(beta, like), as_device_hyper(eps, like)
+        for h in hyper:
+            h(like)
         return RmsState(tree_zeros_like(params), Scratch())
 
     def update(grads: Params, state: RmsState, params: Params | None = None):
+        beta, eps = (h(next(iter(grads.values()))) for h in hyper)
         out = {}
         for k, g in grads.items():
             s = _second_moment_(state.nu[k], g, beta)
@@ -277,12 +297,14 @@ def scale_by_adagrad(eps: Hyper = 1e-10) -> Transform:
     shrinks with its historical sum of squares (good on convex problems, it can stall
     on non-convex ones)."""
 
+    eps_on = OnDevice(eps)
+
     def init(params: Params) -> AdagradState:
-        nonlocal eps
-        eps = as_device_hyper(eps, next(iter(params.values())))
+        eps_on(next(iter(params.values())))
         return AdagradState(tree_zeros_like(params), Scratch())
 
     def update(grads: Params, state: AdagradState, params: Params | None = None):
+        eps = eps_on(next(iter(grads.values())))
         out = {}
         for k, g in grads.items():
             G = state.sum_sq[k].addcmul_(g, g)
@@ -307,12 +329,14 @@ def clip_by_global_norm(max_norm: Hyper) -> Transform:
     u = g·min(1, c/‖g‖) with ‖g‖ over all of that member's parameters (a member's clipping
     never depends on another member)."""
 
+    max_norm_on = OnDevice(max_norm)
+
     def init(params: Params) -> EmptyState:
-        nonlocal max_norm
-        max_norm = as_device_hyper(max_norm, next(iter(params.values())))
+        max_norm_on(next(iter(params.values())))
         return EmptyState()
 
     def update(grads: Params, state: EmptyState, params: Params | None = None):
+        max_norm = max_norm_on(next(iter(grads.values())))
         norm = global_norm(grads)
         factor = torch.clamp(max_norm / torch.clamp(norm, min=torch.finfo(norm.dtype).tiny),
                              max=1.0)
@@ -324,12 +348,14 @@ def clip_by_global_norm(max_norm: Hyper) -> Transform:
 def clip_by_value(clip: Hyper) -> Transform:
     """Clip every coordinate: u = min(max(g, −c), c)."""
 
+    clip_on = OnDevice(clip)
+
     def init(params: Params) -> EmptyState:
-        nonlocal clip
-        clip = as_device_hyper(clip, next(iter(params.values())))
+        clip_on(next(iter(params.values())))
         return EmptyState()
 
     def update(grads: Params, state: EmptyState, params: Params | None = None):
+        clip = clip_on(next(iter(grads.values())))
         out = {}
         for k, g in grads.items():
             c = per_member(clip, g)
