@@ -110,3 +110,15 @@ def test_bad_ensemble_keys_are_refused():
         parse_config({"train": {"ensemble": {"method": "vote"}}})
     with pytest.raises(ConfigError, match="beta"):
         parse_config({"train": {"ensemble": {"method": "polyak", "beta": 1.0}}})
+
+
+def test_polyak_and_restore_best_are_not_combined_silently():
+    from netrx.config import parse_config
+    from netrx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="restore_best: false"):
+        parse_config({"train": {"ensemble": {"method": "polyak"},
+                                "early_stopping": {"patience": 3}}})
+    cfg = parse_config({"train": {"ensemble": {"method": "polyak"},
+                                  "early_stopping": {"patience": 3, "restore_best": False}}})
+    assert cfg.train.ensemble.method == "polyak"

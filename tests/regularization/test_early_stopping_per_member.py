@@ -109,3 +109,28 @@ def test_a_stopped_member_logs_no_train_loss_and_is_never_the_best_by_it():
     assert np.isnan(h.metric("train_error")[first + 1:, 1]).all()
     assert np.isfinite(loss[:, 0]).all() and loss[first + 1:, 0].min() > 0
     assert h.best_member("train_loss") != 1
+
+
+def test_the_final_checkpoint_holds_the_state_reached_and_restore_best_comes_after(tmp_path):
+    """A resumable checkpoint is the state the run reached (last epoch's weights with its
+    moments and RNG); restoring the best epoch's weights is a step after it."""
+    from netrx.train import Checkpoint
+
+    X, y = _data()
+    pop = Population(mlp(8, [16], 3), 2, device="cpu")
+    last = {}
+
+    class Last(Callback):
+        def on_epoch_end(self, state, log):
+            last.update({k: v.clone() for k, v in state.population.stacked_state().items()})
+
+    es = EarlyStopping(patience=1, monitor="dev_loss", min_delta=0.5, restore_best=True)
+    h = netrx.fit(pop, (X[:120], y[:120]), (X[120:], y[120:]), optimizer=sgd(0.5), epochs=30,
+                  batch_size=20, callbacks=[es, Last(), Checkpoint(tmp_path / "c.pt")],
+                  progress=False)
+    assert len(h.logs) < 30 and (es.best_epoch < h.logs[-1].epoch).all()  # 1-based
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["population"]
+    for name, v in saved.items():
+        torch.testing.assert_close(v, last[name], rtol=0, atol=0)
+    first = next(iter(pop.params))
+    assert not torch.equal(pop.params[first], last[first])  # the best epoch, restored after

@@ -208,6 +208,16 @@ class TrainConfig(_Section):
     tensorboard: str | None = None  # log per-member scalars to <tensorboard>/<run name>/
     ensemble: EnsembleConfig | None = None
 
+    @model_validator(mode="after")
+    def _one_final_weights(self) -> TrainConfig:
+        es, ens = self.early_stopping, self.ensemble
+        if ens is not None and ens.method == "polyak" and es is not None and es.restore_best:
+            raise ValueError("train.ensemble polyak replaces every member's weights by their "
+                             "average along the trajectory, which would overwrite the best "
+                             "epoch that early_stopping.restore_best restores; set "
+                             "train.early_stopping.restore_best: false, or use method average")
+        return self
+
 
 class TransferConfig(_Section):
     """Start from a trained network (:mod:`netrx.transfer.plans`): ``init_from`` a run directory or

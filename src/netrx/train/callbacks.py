@@ -74,6 +74,10 @@ class Callback:
 
     def on_fit_end(self, state: FitState) -> None: ...
 
+    def on_fit_exit(self, state: FitState) -> None:
+        """After every callback's ``on_fit_end`` (a checkpoint has saved the state the run
+        reached): the last word on the weights, e.g. restoring the best epoch's."""
+
     def state_dict(self) -> dict:
         return {}
 
@@ -247,7 +251,9 @@ class EarlyStopping(Monitor):
         if not bool(pop.active.any()):
             state.stop = True
 
-    def on_fit_end(self, state: FitState) -> None:
+    def on_fit_exit(self, state: FitState) -> None:
+        """Restore each member's best epoch (after the final checkpoint, which keeps the
+        state the run reached, so that a resume continues from a state that existed)."""
         if self.restore_best and self._best_state is not None and self.best_epoch is not None:
             pop = state.population
             ever = torch.as_tensor(self.best_epoch >= 0, device=pop.device)

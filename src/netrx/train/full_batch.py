@@ -152,6 +152,8 @@ def fit_full_batch(pop: Population, train: Any, dev: Any = None, *, optimizer: L
             state.stop = True
     for cb in all_callbacks:
         cb.on_fit_end(state)
+    for cb in all_callbacks:  # after the final checkpoint: restore-best
+        cb.on_fit_exit(state)
     if K and bool(pop.diverged.all()):
         raise DivergedError(f"every member diverged (loss became NaN or inf) within "
                             f"{state.epoch} L-BFGS iterations; lower lr or normalise the inputs")

@@ -188,6 +188,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                 cb.on_epoch_end(state, log)
         for cb in all_callbacks:
             cb.on_fit_end(state)
+        for cb in all_callbacks:  # after the final checkpoint: restore-best
+            cb.on_fit_exit(state)
     if K and bool(pop.diverged.all()):
         raise DivergedError(
             f"every member diverged (loss became NaN or inf) within {state.epoch} epochs; "
