@@ -133,3 +133,26 @@ def test_regression_and_binary_losses():
                   progress=False,
                   optimizer=adam(1e-2))
     assert h.metric("dev_error")[-1, 0] < 0.1
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_resume_with_early_stopping_on_the_device_gives_the_same_result(tmp_path, device):
+    """A checkpoint is read onto the CPU: early stopping's best weights and every device's
+    RNG state must come back to the population's device for the resumed run to match."""
+    X, y = _data()
+
+    def run(epochs, **kwargs):
+        es = EarlyStopping(patience=20, monitor="dev_loss")
+        h = netrx.fit(mlp(8, [16], 3, dropout=0.2), (X, y), (X[:40], y[:40]),
+                      optimizer=adam(1e-2), epochs=epochs, members=2, progress=False,
+                      device=device, callbacks=[es, *kwargs.pop("callbacks", [])], **kwargs)
+        return h, es
+
+    full, _ = run(6)
+    ck = tmp_path / "ck.pt"
+    run(3, callbacks=[Checkpoint(ck)])
+    resumed, es = run(6, resume=ck)
+    assert all(v.device == resumed.population.flat.device for v in es._best_state.values())
+    torch.testing.assert_close(resumed.population.flat, full.population.flat)
+    assert "cuda_rng" in torch.load(ck, weights_only=True)

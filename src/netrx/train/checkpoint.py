@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_flatten
@@ -33,6 +34,8 @@ def checkpoint_state(state: FitState) -> dict:
         "optimizer": [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)],
         "batches": state.batches.state_dict(),
         "rng": torch.get_rng_state(),
+        # every CUDA device's generator too: dropout masks on a GPU come from them
+        "cuda_rng": torch.cuda.get_rng_state_all() if pop.device.type == "cuda" else [],
         "callbacks": [cb.state_dict() for cb in callbacks],
     }
 
@@ -61,10 +64,24 @@ def load_checkpoint(path: str | os.PathLike, state: FitState) -> None:
             t.copy_(saved)
     state.batches.load_state_dict(data["batches"])
     torch.set_rng_state(data["rng"])
+    if data.get("cuda_rng") and pop.device.type == "cuda":
+        torch.cuda.set_rng_state_all(data["cuda_rng"])
     state.epoch, state.step = int(data["epoch"]), int(data["step"])
     callbacks = state.callbacks
     for cb, cb_state in zip(callbacks, data["callbacks"]):
-        cb.load_state_dict(cb_state)
+        cb.load_state_dict(_on_device(cb_state, pop.device))
+
+
+def _on_device(obj: Any, device: torch.device) -> Any:
+    """A callback's saved state with its tensors on the population's device (a checkpoint
+    is read onto the CPU; early stopping's best weights must meet the live ones there)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _on_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_on_device(v, device) for v in obj)
+    return obj
 
 
 class Checkpoint(Callback):
