@@ -160,10 +160,12 @@ def warp_images(x: Tensor, *, flip: Tensor, angle: Tensor, zoom: Tensor, dx: Ten
     m = torch.stack([torch.stack([f * cos, f * sin], -1),
                      torch.stack([-sin, cos], -1)], -2) / zoom.view(N, 1, 1)
     # affine_grid works in coordinates normalised to [−1, 1]: p = D·p_norm, D = diag(W/2, H/2)
-    d = torch.tensor([W / 2, H / 2], device=x.device, dtype=x.dtype)
-    a = m * d.view(1, 1, 2) / d.view(1, 2, 1)  # D⁻¹·M·D
+    # (written with Python scalars: a tensor of W/2, H/2 would be an upload per batch)
+    a = torch.stack([torch.stack([m[:, 0, 0], m[:, 0, 1] * (H / W)], -1),  # D⁻¹·M·D
+                     torch.stack([m[:, 1, 0] * (W / H), m[:, 1, 1]], -1)], -2)
     t = torch.stack([dx, dy], -1).to(x.dtype)
-    b = -(m @ t.unsqueeze(-1)).squeeze(-1) / d  # −D⁻¹·M·t
+    mt = (m @ t.unsqueeze(-1)).squeeze(-1)
+    b = -torch.stack([mt[:, 0] / (W / 2), mt[:, 1] / (H / 2)], -1)  # −D⁻¹·M·t
     theta = torch.cat([a, b.unsqueeze(-1)], -1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

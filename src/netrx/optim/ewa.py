@@ -39,8 +39,7 @@ def ewa_update_(v: Tensor, x: Tensor, beta: Hyper) -> Tensor:
 
 def bias_correction(beta: Hyper, t: Tensor) -> Tensor:
     """1 − βᵗ per member (t a [K] tensor of step counts): the sum of the EWA's weights."""
-    return 1 - torch.pow(beta, t) if isinstance(beta, Tensor) else 1 - torch.pow(
-        torch.as_tensor(beta, dtype=t.dtype, device=t.device), t)
+    return 1 - torch.pow(beta, t)  # a float β is a kernel argument: nothing uploaded
 
 
 class EwaState(NamedTuple):

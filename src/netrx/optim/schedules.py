@@ -217,7 +217,9 @@ def step(lr: Hyper, every: Hyper, gamma: Hyper = 0.5, *, per: str = "epoch",
 
 
 def _cosine(n: Tensor, lr: Hyper, total: Hyper, lr_min: Hyper) -> Tensor:
-    progress = torch.minimum(n - 1, torch.as_tensor(total, dtype=n.dtype, device=n.device))
+    # a float bound stays a kernel argument: no scalar uploaded per step
+    progress = torch.minimum(n - 1, total) if isinstance(total, Tensor) \
+        else torch.clamp(n - 1, max=float(total))
     return lr_min + (lr - lr_min) * 0.5 * (1 + torch.cos(math.pi * progress / total))
 
 
