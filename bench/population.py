@@ -129,14 +129,15 @@ def load_data(n_train: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the three ways ----------------------------------------------------------------------------
-def train_netrx(X: np.ndarray, y: np.ndarray, members: int, epochs: int, batch_size: int) -> None:
+def train_netrx(X: np.ndarray, y: np.ndarray, members: int, epochs: int, batch_size: int,
+                device: str = "cpu", callbacks: Sequence = ()) -> None:
     import netrx
     import netrx.nn
     import netrx.optim
 
     netrx.fit(netrx.nn.mlp(X.shape[1], list(HIDDEN), N_CLASSES), (X, y), None,
               optimizer=netrx.optim.adam(LR), epochs=epochs, batch_size=batch_size,
-              members=members, progress=False, device="cpu")
+              members=members, progress=False, device=device, callbacks=callbacks)
 
 
 def _plain_model(n_in: int) -> nn.Module:
@@ -147,18 +148,19 @@ def _plain_model(n_in: int) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(widths[-1], N_CLASSES))
 
 
-def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int) -> None:
+def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int,
+                device: str = "cpu") -> None:
     """``models`` plain PyTorch training runs, one after the other."""
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
     n = Xt.shape[0]
     torch.set_flush_denormal(True)  # as netrx.fit does: the same footing for both
     try:
         for k in range(models):
             torch.manual_seed(k)
-            model = _plain_model(Xt.shape[1])
+            model = _plain_model(Xt.shape[1]).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=LR, foreach=True)
             for _ in range(epochs):
-                perm = torch.randperm(n)
+                perm = torch.randperm(n, device=device)
                 for i in range(0, n, batch_size):
                     idx = perm[i:i + batch_size]
                     loss = nn.functional.cross_entropy(model(Xt[idx]), yt[idx])
@@ -166,7 +168,7 @@ def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_si
                     loss.backward()
                     opt.step()
     finally:
-        torch.set_flush_denormal(False)  # as netrx.fit leaves it
+        torch.set_flush_denormal(False)  # this process's default
 
 
 def train_sklearn(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int,

@@ -15,53 +15,15 @@ from netrx.optim import build_optimizer
 from netrx.optim.schedules import build_schedule
 from netrx.regularize.constraints import MaxNorm
 from netrx.train import Callback
-
-TRAPPED = ["item", "tolist", "numpy", "__float__", "__int__", "__bool__", "cpu"]
-
-
-class Trap(Callback):
-    """Traps host reads and scalar uploads during the second step (the first builds what
-    a step reuses)."""
-
-    def __init__(self, monkeypatch):
-        self.mp, self.steps, self.active = monkeypatch, 0, False
-
-    def _arm(self):
-        def fail(name):
-            def trapped(*args, **kwargs):
-                raise AssertionError(f"host sync in a training step: Tensor.{name}")
-            return trapped
-
-        for name in TRAPPED:
-            self.mp.setattr(torch.Tensor, name, fail(name))
-        real_tensor, real_as_tensor = torch.tensor, torch.as_tensor
-
-        def no_upload(real, what):
-            def guarded(data, *args, **kwargs):
-                if not isinstance(data, torch.Tensor):
-                    raise AssertionError(f"{what}() of a Python value in a training step")
-                return real(data, *args, **kwargs)
-            return guarded
-
-        self.mp.setattr(torch, "tensor", no_upload(real_tensor, "torch.tensor"))
-        self.mp.setattr(torch, "as_tensor", no_upload(real_as_tensor, "torch.as_tensor"))
-        self.active = True
-
-    def on_step_end(self, state):
-        self.steps += 1
-        if self.active:
-            self.mp.undo()
-            self.active = False
-            state.stop = state.stop_now = True  # the rest of the epoch is not needed
-        elif self.steps == 1:
-            self._arm()
+from netrx.train.host_sync import check_step
 
 
 def _fit(monkeypatch, model, X, y, **kwargs):
-    trap = Trap(monkeypatch)
-    netrx.fit(model, (X, y), members=3, batch_size=len(y) // 4, epochs=1, progress=False,
-              callbacks=[*kwargs.pop("callbacks", []), trap], **kwargs)
-    assert trap.steps == 2
+    extra = kwargs.pop("callbacks", [])
+    found = check_step(lambda check: netrx.fit(
+        model, (X, y), members=3, batch_size=len(y) // 4, epochs=1, progress=False,
+        callbacks=[*extra, check], **kwargs))
+    assert found is None, found
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop",
@@ -99,7 +61,20 @@ def test_the_assembled_pieces_of_a_config_make_no_host_sync(monkeypatch):
     prepared: Prepared = prepare(cfg)
     pieces = assemble(cfg, prepared)
     s = prepared.splits
-    trap = Trap(monkeypatch)
-    netrx.fit(pieces.population, s.train, None, epochs=1, batch_size=16, progress=False,
-              callbacks=[*pieces.constraints, trap], **pieces.fit_kwargs())
-    assert trap.steps == 2
+    found = check_step(lambda check: netrx.fit(
+        pieces.population, s.train, None, epochs=1, batch_size=16, progress=False,
+        callbacks=[*pieces.constraints, check], **pieces.fit_kwargs()))
+    assert found is None, found
+
+
+def test_the_check_finds_a_host_read():
+    class Reads(Callback):  # what a careless callback does every step
+        def on_step_end(self, state):
+            float(state.population.flat[0, 0])
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 10)).astype(np.float32)
+    found = check_step(lambda check: netrx.fit(
+        mlp(10, [8], 2), (X, (X[:, 0] > 0).astype(np.int64)), batch_size=16, epochs=1,
+        progress=False, callbacks=[check, Reads()]))
+    assert found is not None and "Tensor.__float__" in found
