@@ -16,12 +16,22 @@ from typing import IO, Any
 import numpy as np
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write: Callable[[IO], Any], mode: str = "wb") -> None:
-    """Write through ``write(file)`` to a temporary name beside ``path``, then rename."""
+    """Write through ``write(file)`` to a temporary name beside ``path``, then rename. The
+    file gets the mode a plain ``open`` would give it (0666 less the umask: 0644 by
+    default), not ``mkstemp``'s private 0600, so that others on the machine can read a run."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as f:
             write(f)
         os.replace(tmp, path)

@@ -135,3 +135,10 @@ def test_vary_replaces_the_member_list_of_a_config_file(tmp_path):
     assert result.exit_code == 0, result.output
     lrs = yaml.safe_load((tmp_path / "v" / "config.yaml").read_text())["optimizer"]["lr"]
     assert len(lrs) == 16 and all(1e-4 <= v <= 1e-1 for v in lrs)
+
+
+def test_version():
+    import netrx
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"netrx {netrx.__version__}"

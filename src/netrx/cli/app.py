@@ -30,6 +30,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # no torch import for --version
+
+        console.print(f"netrx {version('netrx')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="print netrx's version and exit")] = False) -> None:
+    """netrx: train, diagnose and improve deep networks with the course's playbook."""
+
+
 def friendly(fn):
     """Print NetrxError messages without a traceback and exit with status 2."""
 
@@ -120,24 +135,10 @@ def train(
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
     given = dict(locals())  # every option, by its flat name (netrx.config.FLAT_KEYS)
-    from netrx.cli.flags import parse_hidden, schedule_flags, vary_overrides
-    from netrx.config import FLAT_KEYS, flat_overrides, load_yaml, merge, parse_config
+    from netrx.cli.flags import train_config
     from netrx.experiment import run
 
-    base = load_yaml(config) if config is not None else {}
-    given["hidden"] = parse_hidden(hidden) if hidden is not None else None
-    given.update(data_flags(drop=drop, features=features))
-    flags = flat_overrides({k: v for k, v in given.items() if k in FLAT_KEYS})
-    if early_stopping is not None:
-        flags["train.early_stopping"] = {"patience": early_stopping}
-    flags.update(schedule_flags(schedule, schedule_param or []))
-    if reduce_lr_on_plateau is not None:
-        flags["train.reduce_lr_on_plateau"] = {"patience": reduce_lr_on_plateau}
-    data = merge(base, {k: v for k, v in flags.items() if v is not None})
-    if vary:  # drawn before validation: --vary replaces a per-member list of the file
-        sizes = parse_config({k: data[k] for k in ("members", "seed") if k in data})
-        data = merge(data, vary_overrides(vary, sizes.members, sizes.seed))
-    cfg = parse_config(data)
+    cfg = train_config(given)
     if resume and cfg.name is None:
         raise ConfigError("--resume needs the --name of the interrupted run")
     try:
@@ -166,40 +167,12 @@ def predict(
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
     """Apply a finished run (its fitted preprocessing and chosen predictor) to new data."""
-    import numpy as np
-
+    from netrx.cli.console import print_predictions
     from netrx.experiment.predictor import load, read_for_prediction
 
     predictor = load(run_dir, member=member, device=device)
     X, y = read_for_prediction(data, predictor)
-    preds = predictor.predict(X)
-    columns: dict[str, Any] = {"prediction": preds}
-    if predictor.task == "classification":
-        proba = predictor.predict_proba(X)
-        for j, c in enumerate(predictor.classes):
-            columns[f"p_{c}"] = proba[:, j]
-    if y is not None:
-        if predictor.task == "classification":
-            acc = float(np.mean(np.asarray(preds).astype(str) == np.asarray(y).astype(str)))
-            console.print(f"accuracy on {len(preds)} labelled examples: {acc:.2%}")
-        else:
-            from netrx.experiment.evaluate import regression_metrics
-
-            m = regression_metrics(np.asarray(preds, float), np.asarray(y, float))
-            console.print(f"on {len(preds)} labelled examples: RMSE {m['rmse']:.4g}, "
-                          f"MAE {m['mae']:.4g}, R² {m['r2']:.4f}")
-    import pandas as pd
-
-    frame = pd.DataFrame(columns)
-    if out is not None:
-        from netrx.files import write_atomic
-
-        write_atomic(out, lambda f: frame.to_csv(f, index=False), mode="w")
-        console.print(f"{len(frame)} predictions written to {out}")
-    else:
-        console.print(frame.head(20).to_string(index=False))
-        if len(frame) > 20:
-            console.print(f"… {len(frame) - 20} more rows; use --out FILE to save them all")
+    print_predictions(console, predictor, X, y, out)
 
 
 @app.command()

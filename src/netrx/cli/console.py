@@ -119,3 +119,37 @@ def print_datasets(console: Console, builtins: list[dict[str, Any]]) -> None:
     console.print("Splits: train/dev/test, stratified and seeded (--seed). A dataset's own "
                   "test split stays the test set and dev is carved from train; otherwise dev "
                   "and test are carved from the data (fractions data.dev, data.test).")
+
+
+def print_predictions(console: Console, predictor: Any, X: Any, y: Any, out: Any) -> None:
+    """``netrx predict``: predictions (and class probabilities) of ``X``, the accuracy or
+    RMSE / MAE / R² where labels ``y`` came with the data, and the table or ``out`` CSV."""
+    import numpy as np
+    import pandas as pd
+
+    preds = predictor.predict(X)
+    columns: dict[str, Any] = {"prediction": preds}
+    if predictor.task == "classification":
+        proba = predictor.predict_proba(X)
+        for j, c in enumerate(predictor.classes):
+            columns[f"p_{c}"] = proba[:, j]
+    if y is not None:
+        if predictor.task == "classification":
+            acc = float(np.mean(np.asarray(preds).astype(str) == np.asarray(y).astype(str)))
+            console.print(f"accuracy on {len(preds)} labelled examples: {acc:.2%}")
+        else:
+            from netrx.experiment.evaluate import regression_metrics
+
+            m = regression_metrics(np.asarray(preds, float), np.asarray(y, float))
+            console.print(f"on {len(preds)} labelled examples: RMSE {m['rmse']:.4g}, "
+                          f"MAE {m['mae']:.4g}, R² {m['r2']:.4f}")
+    frame = pd.DataFrame(columns)
+    if out is not None:
+        from netrx.files import write_atomic
+
+        write_atomic(out, lambda f: frame.to_csv(f, index=False), mode="w")
+        console.print(f"{len(frame)} predictions written to {out}")
+    else:
+        console.print(frame.head(20).to_string(index=False))
+        if len(frame) > 20:
+            console.print(f"… {len(frame) - 20} more rows; use --out FILE to save them all")

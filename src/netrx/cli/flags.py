@@ -86,3 +86,26 @@ def parse_hidden(text: str) -> list[int]:
         raise ConfigError(f"--hidden {text!r}: give comma-separated widths such as 100,100") \
             from None
     return sizes
+
+
+def train_config(given: dict[str, Any]) -> Any:
+    """``netrx train``'s options (``given``: by name, None = not given) over its YAML file
+    (``config``) as a validated RunConfig: each flat key (:data:`netrx.config.FLAT_KEYS`)
+    sets its path, then the flags that are more than one key, then ``--vary``'s draws."""
+    from netrx.config import FLAT_KEYS, flat_overrides, load_yaml, merge, parse_config
+
+    base = load_yaml(given["config"]) if given.get("config") is not None else {}
+    given = {**given, **data_flags(drop=given.get("drop"), features=given.get("features"))}
+    if given.get("hidden") is not None:
+        given["hidden"] = parse_hidden(given["hidden"])
+    flags = flat_overrides({k: v for k, v in given.items() if k in FLAT_KEYS})
+    if given.get("early_stopping") is not None:
+        flags["train.early_stopping"] = {"patience": given["early_stopping"]}
+    flags.update(schedule_flags(given.get("schedule"), given.get("schedule_param") or []))
+    if given.get("reduce_lr_on_plateau") is not None:
+        flags["train.reduce_lr_on_plateau"] = {"patience": given["reduce_lr_on_plateau"]}
+    data = merge(base, flags)
+    if given.get("vary"):  # drawn before validation: --vary replaces a per-member list
+        sizes = parse_config({k: data[k] for k in ("members", "seed") if k in data})
+        data = merge(data, vary_overrides(given["vary"], sizes.members, sizes.seed))
+    return parse_config(data)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from netrx.data.dataset import (
     Dataset,
 )
 from netrx.errors import DataError
+from netrx.files import write_atomic
 
 
 def cache_dir() -> Path:
@@ -94,15 +94,7 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write to a temporary name in the same folder, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 _SKLEARN_DESCRIPTIONS = {

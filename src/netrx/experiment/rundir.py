@@ -24,7 +24,7 @@ FILES = ("config.yaml", "history.csv", "summary.json", "preprocess.json", "weigh
 
 def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
     """Write every file of a finished run into ``directory`` (each atomically)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -47,9 +47,8 @@ def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
                      mode="w")
     state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
     meta = {"best_member": str(result.best), "members": str(result.population.members)}
-    tmp = d / ".weights.safetensors.tmp"
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, d / "weights.safetensors")
+    blob = save(state, metadata=meta)
+    write_atomic(d / "weights.safetensors", lambda f: f.write(blob))
     return d
 
 
