@@ -1,12 +1,12 @@
 """netrx: improve deep neural networks with the course's playbook, as software."""
 
 from netrx.errors import ConfigError, DataError, DivergedError, NetrxError
-from netrx.population.population import Population
-from netrx.train import fit
 
 __version__ = "0.1.0"
 
-_LAZY = {  # imported on first use, so that `import netrx` does not load scikit-learn
+_LAZY = {  # imported on first use: `import netrx` (and `netrx --help`) loads no torch
+    "Population": "netrx.population",
+    "fit": "netrx.train",
     "NetClassifier": "netrx.estimators",
     "NetRegressor": "netrx.estimators",
     "load": "netrx.experiment.predictor",

@@ -142,3 +142,18 @@ def test_version():
 
     res = CliRunner().invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"netrx {netrx.__version__}"
+
+
+def test_help_imports_no_torch():
+    """`netrx --help` and `netrx train --help` stay fast: torch is imported by the commands
+    that train, not by the command line itself (a wall clock is not asserted)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom netrx.cli.app import app\n"
+            "for args in (['--help'], ['train', '--help'], ['improve', '--help']):\n"
+            "    try:\n        app(args)\n    except SystemExit:\n        pass\n"
+            "print('torch' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False False"
