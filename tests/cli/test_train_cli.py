@@ -157,3 +157,24 @@ def test_help_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--bogus"], "No such option: --bogus"),
+    (["train", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["predict"], "Missing argument"),
+    (["nosuch"], "No such command 'nosuch'"),
+])
+def test_usage_errors_are_one_line_with_exit_2(argv, message, capsys):
+    from netrx.cli.app import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert "╭" not in err  # no boxed panel
+
+
+def test_main_returns_0_for_help_and_version():
+    from netrx.cli.app import main
+
+    assert main(["--version"]) == 0 and main(["train", "--help"]) == 0
