@@ -1,3 +1,3 @@
 from netrx.cli.app import main
 
-main()
+raise SystemExit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -396,6 +395,3 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     return result if isinstance(result, int) else 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
