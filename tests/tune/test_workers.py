@@ -44,7 +44,7 @@ def _cmd(path, tmp_path, url, study, role="worker"):
             study]
     if role == "worker":
         return [sys.executable, "-m", "netrx.tune.worker", *args]
-    return [sys.executable, "-m", "netrx.cli.app", "tune", *args, "--quiet"]
+    return [sys.executable, "-m", "netrx.cli", "tune", *args, "--quiet"]
 
 
 def _held_by(study, pid: int, other: bool = False) -> list:
