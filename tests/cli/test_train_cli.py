@@ -166,7 +166,7 @@ def test_help_imports_no_torch():
     (["nosuch"], "No such command 'nosuch'"),
 ])
 def test_usage_errors_are_one_line_with_exit_2(argv, message, capsys):
-    from netrx.cli.app import main
+    from netrx.cli import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -175,6 +175,14 @@ def test_usage_errors_are_one_line_with_exit_2(argv, message, capsys):
 
 
 def test_main_returns_0_for_help_and_version():
-    from netrx.cli.app import main
+    from netrx.cli import main
 
     assert main(["--version"]) == 0 and main(["train", "--help"]) == 0
+
+
+def test_help_shows_the_config_defaults():
+    res = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    for text in ("passes over the training set (default 20)", "learning rate α (default 0.001)",
+                 "examples per update (default 128)", "population size K (default 1)"):
+        assert text in res.output, text

@@ -1,3 +1,3 @@
-from netrx.cli.app import main
+from netrx.cli.entry import main
 
 raise SystemExit(main())

@@ -11,9 +11,16 @@ from rich.console import Console
 
 from netrx.cli.console import print_datasets, print_playground, print_result
 from netrx.cli.flags import (
+    BatchSizeOpt,
     DropOpt,
+    DropoutOpt,
+    EpochsOpt,
     FeaturesOpt,
+    HiddenOpt,
     ImputeOpt,
+    LrOpt,
+    MembersOpt,
+    SeedOpt,
     TargetErrorOpt,
     TargetOpt,
     TaskOpt,
@@ -82,10 +89,10 @@ def train(
     target_error: TargetErrorOpt = None,
     family: Annotated[str | None, typer.Option(
         "--model", help=FAMILIES.describe())] = None,
-    hidden: Annotated[str | None, typer.Option(help="hidden widths, e.g. 100,100")] = None,
+    hidden: HiddenOpt = None,
     activation: Annotated[str | None, typer.Option(help=ACTIVATIONS.describe())] = None,
     init: Annotated[str | None, typer.Option(help=INITS.describe())] = None,
-    dropout: Annotated[float | None, typer.Option(help="dropout rate 1 − keep_prob")] = None,
+    dropout: DropoutOpt = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm")] = None,
     optimizer: Annotated[str | None, typer.Option(help=OPTIMIZERS.describe())] = None,
     schedule: Annotated[str | None, typer.Option(
@@ -94,10 +101,10 @@ def train(
         help="schedule parameter KEY=VALUE, repeatable, e.g. decay_rate=1")] = None,
     reduce_lr_on_plateau: Annotated[int | None, typer.Option(
         help="patience in epochs before a member's lr is multiplied by 0.1")] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate α")] = None,
-    epochs: Annotated[int | None, typer.Option()] = None,
-    batch_size: Annotated[int | None, typer.Option()] = None,
-    members: Annotated[int | None, typer.Option(help="population size K")] = None,
+    lr: LrOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    members: MembersOpt = None,
     vary: Annotated[list[str] | None, typer.Option(
         help='per-member hyperparameter, e.g. "lr=log_uniform(1e-4,1e-1)"')] = None,
     early_stopping: Annotated[int | None, typer.Option(help="patience in epochs")] = None,
@@ -125,7 +132,7 @@ def train(
         help="transfer: is the new data similar or different?")] = None,
     tensorboard: Annotated[str | None, typer.Option(
         help="log per-member scalars to DIR/<name> (pip install netrx[tensorboard])")] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    seed: SeedOpt = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
@@ -361,37 +368,3 @@ def improve(
                        data=data, overwrite=overwrite)
     if code:
         raise typer.Exit(code)
-
-
-def _usage_errors() -> tuple[type, type]:
-    """click's usage errors (typer ≥ 0.2x vendors click as ``typer._click``)."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older typer: click itself
-        from click import exceptions  # type: ignore[no-redef]
-    return getattr(exceptions, "NoArgsIsHelpError", ()), exceptions.UsageError
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The console script: every usage error, typer's own included, is one line
-    ``error: …`` on stderr with exit status 2, like netrx's own errors."""
-    from rich.markup import escape
-
-    no_args, usage = _usage_errors()
-    try:
-        result = app(args=argv, standalone_mode=False)
-    except no_args as e:  # bare `netrx`: the help, as typer shows it
-        console.print(e.ctx.get_help(), highlight=False)
-        return 2
-    except usage as e:
-        hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
-        err_console.print(f"[bold red]error:[/] {escape(e.format_message())}{hint}",
-                          highlight=False, soft_wrap=True)
-        return 2
-    except typer.Abort:
-        err_console.print("interrupted")
-        return 130
-    except typer.Exit as e:
-        return e.exit_code
-    return result if isinstance(result, int) else 0
-

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -109,3 +110,39 @@ def train_config(given: dict[str, Any]) -> Any:
         sizes = parse_config({k: data[k] for k in ("members", "seed") if k in data})
         data = merge(data, vary_overrides(given["vary"], sizes.members, sizes.seed))
     return parse_config(data)
+
+
+def config_default(path: str) -> str:
+    """``(default V)`` for a help text: the config schema's default at ``path`` (a flag left
+    unset keeps the config file's value, so the flag itself defaults to None). Round
+    brackets: rich would take ``[default: V]`` for markup and print nothing."""
+    from netrx.config import get_path
+
+    value = get_path(_default_config(), path)
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    return f"(default {value})"
+
+
+@functools.cache
+def _default_config() -> Any:
+    from netrx.config import RunConfig
+
+    return RunConfig()
+
+
+#: ``netrx train``'s options whose help shows the config's default
+HiddenOpt = Annotated[str | None, typer.Option(
+    help=f"hidden widths, e.g. 100,100 {config_default('model.hidden')}")]
+DropoutOpt = Annotated[float | None, typer.Option(
+    help=f"dropout rate 1 − keep_prob {config_default('model.dropout')}")]
+LrOpt = Annotated[float | None, typer.Option(
+    help=f"learning rate α {config_default('optimizer.lr')}")]
+EpochsOpt = Annotated[int | None, typer.Option(
+    help=f"passes over the training set {config_default('train.epochs')}")]
+BatchSizeOpt = Annotated[int | None, typer.Option(
+    help=f"examples per update {config_default('train.batch_size')}")]
+MembersOpt = Annotated[int | None, typer.Option(
+    help=f"population size K {config_default('members')}")]
+SeedOpt = Annotated[int | None, typer.Option(
+    help=f"member k starts from seed + k {config_default('seed')}")]

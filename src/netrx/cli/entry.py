@@ -1,0 +1,42 @@
+"""The console script ``netrx`` (and ``python -m netrx.cli``): the typer app run so that
+every usage error, typer's own included, is one line ``error: …`` with exit status 2."""
+
+from __future__ import annotations
+
+import typer
+
+from netrx.cli.app import app, console, err_console
+
+
+def _usage_errors() -> tuple[type, type]:
+    """click's usage errors (typer ≥ 0.2x vendors click as ``typer._click``)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer: click itself
+        from click import exceptions  # type: ignore[no-redef]
+    return getattr(exceptions, "NoArgsIsHelpError", ()), exceptions.UsageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: every usage error, typer's own included, is one line
+    ``error: …`` on stderr with exit status 2, like netrx's own errors."""
+    from rich.markup import escape
+
+    no_args, usage = _usage_errors()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except no_args as e:  # bare `netrx`: the help, as typer shows it
+        console.print(e.ctx.get_help(), highlight=False)
+        return 2
+    except usage as e:
+        hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {escape(e.format_message())}{hint}",
+                          highlight=False, soft_wrap=True)
+        return 2
+    except typer.Abort:
+        err_console.print("interrupted")
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    return result if isinstance(result, int) else 0
+
