@@ -156,3 +156,17 @@ def test_resume_with_early_stopping_on_the_device_gives_the_same_result(tmp_path
     assert all(v.device == resumed.population.flat.device for v in es._best_state.values())
     torch.testing.assert_close(resumed.population.flat, full.population.flat)
     assert "cuda_rng" in torch.load(ck, weights_only=True)
+
+
+def test_the_progress_bar_keeps_bar_epoch_and_time_left_at_80_columns():
+    from rich.console import Console
+
+    from netrx.train.progress import ProgressBar
+
+    console = Console(width=80, record=True, force_terminal=True)
+    X, y = _data()
+    netrx.fit(mlp(8, [16], 3), (X, y), (X[:40], y[:40]), epochs=3, members=4, progress=False,
+              callbacks=[ProgressBar(console=console)])
+    last = console.export_text().rstrip().split("training ")[-1]  # the final refresh
+    assert "3/3 epochs" in last and "━" in last and "train loss" in last
+    assert len("training " + last) <= 80 and last.endswith("…")

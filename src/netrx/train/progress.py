@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from netrx.train.callbacks import Callback, EpochLog, FitState
@@ -10,8 +12,8 @@ from netrx.train.callbacks import Callback, EpochLog, FitState
 class ProgressBar(Callback):
     """Shows epochs done, seconds left, and the best member's train loss and dev error."""
 
-    def __init__(self, description: str = "training") -> None:
-        self.description = description
+    def __init__(self, description: str = "training", console: Any = None) -> None:
+        self.description, self.console = description, console
         self._progress = None
         self._task = None
 
@@ -24,11 +26,16 @@ class ProgressBar(Callback):
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
+        # the bar, the epoch and the time left keep their width; the metrics take what is
+        # left of the line and end in "…" on a narrow terminal (80 columns)
+        metrics = Column(no_wrap=True, overflow="ellipsis", ratio=1)
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("epochs"), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"), transient=False)
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
+            MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[metrics]}", table_column=metrics),
+            transient=False, expand=True, console=self.console)
         self._progress.start()
         self._task = self._progress.add_task(self.description, total=state.epochs,
                                              completed=state.epoch, metrics="")
