@@ -206,3 +206,11 @@ def test_many_levels_keep_the_frequent_ones_and_an_infrequent_column():
     assert hot.tolist() == [[True, False], [True, False], [False, True]]
     again = Preprocessor.from_state_dict(json.loads(json.dumps(pre.state_dict())))
     np.testing.assert_allclose(again.transform(new), Z)
+
+
+def test_standardizer_state_keeps_the_input_shape():
+    X = np.random.default_rng(1).normal(size=(10, 2, 3)).astype(np.float32)
+    std = Standardizer().fit(X)
+    again = Standardizer.from_state_dict(json.loads(json.dumps(std.state_dict())))
+    assert std.input_shape_ == again.input_shape_ == (2, 3)
+    np.testing.assert_allclose(again.transform(X), std.transform(X))

@@ -18,7 +18,7 @@ from netrx.train import Callback
 from netrx.train.host_sync import check_step
 
 
-def _fit(monkeypatch, model, X, y, **kwargs):
+def _fit(model, X, y, **kwargs):
     extra = kwargs.pop("callbacks", [])
     found = check_step(lambda check: netrx.fit(
         model, (X, y), members=3, batch_size=len(y) // 4, epochs=1, progress=False,
@@ -28,27 +28,27 @@ def _fit(monkeypatch, model, X, y, **kwargs):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                        "adam", "adamw"])
-def test_an_optimizer_step_makes_no_host_sync(monkeypatch, optimizer):
+def test_an_optimizer_step_makes_no_host_sync(optimizer):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 10)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
     lr = build_schedule({"name": "cosine", "total": 100}, lr=torch.tensor([1e-3, 2e-3, 3e-3]))
     opt = build_optimizer(optimizer, lr=lr)
-    _fit(monkeypatch, mlp(10, [16], 2, dropout=0.2), X, y, optimizer=opt,
+    _fit(mlp(10, [16], 2, dropout=0.2), X, y, optimizer=opt,
          callbacks=[MaxNorm(2.0)],
          augment=SignalAugment(shift=2, scale=0.1, noise=0.05, stretch=0.05))
 
 
-def test_image_augmentation_makes_no_host_sync(monkeypatch):
+def test_image_augmentation_makes_no_host_sync():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(32, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 32)
-    _fit(monkeypatch, cnn2d((1, 8, 8), 3), X, y,
+    _fit(cnn2d((1, 8, 8), 3), X, y,
          augment=ImageAugment(flip=True, crop_padding=1, rotate=10.0, scale=0.1,
                               brightness=0.1, contrast=0.1, noise=0.05))
 
 
-def test_the_assembled_pieces_of_a_config_make_no_host_sync(monkeypatch):
+def test_the_assembled_pieces_of_a_config_make_no_host_sync():
     """Schedules, penalties and the proximal L1 step as a config builds them."""
     cfg = parse_config({"members": 3, "data": {"dataset": "iris"},
                         "optimizer": {"name": "adam", "lr": [1e-3, 2e-3, 3e-3],

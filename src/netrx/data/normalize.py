@@ -82,7 +82,8 @@ class Standardizer:
 
     def state_dict(self) -> dict[str, Any]:
         """μ and σ as plain lists (JSON-serialisable)."""
-        return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+        return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                "input_shape": list(self.input_shape_)}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Standardizer:
@@ -90,6 +91,7 @@ class Standardizer:
         try:
             std.mean_ = np.asarray(state["mean"], dtype=np.float64)
             std.scale_ = np.asarray(state["scale"], dtype=np.float64)
+            std.input_shape_ = tuple(int(s) for s in state.get("input_shape", [len(std.mean_)]))
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"invalid Standardizer state: {e!r}") from e
         return std
