@@ -1,11 +1,11 @@
 # make demo  — create .venv, install everything, run the main job (netrx improve) on MNIST-1D
-# make test  — same set-up, then the whole test suite
+# make test  — same set-up, then the whole test suite and a strict build of the manual (docs/)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean browser pg
+.PHONY: demo test docs bench lint clean browser pg
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ pg:
 	  apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "postgresql unavailable: the PostgreSQL tuning tests will be skipped"
 
-test: $(STAMP) browser pg
+# The manual (mkdocs-material; API pages from the docstrings by mkdocstrings) into site/.
+# --strict: a broken link, a missing anchor or an unresolved reference fails the build.
+# (No -q: it would hide the warnings that --strict counts.)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: $(STAMP) browser pg docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
@@ -43,4 +49,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
