@@ -195,22 +195,48 @@ def _round_context(tmp_path, total: float):
 
 
 def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
-    """A round needs the time of 2.5 full trials (one tuned to the end, one retrained);
-    with less it stops at once, logging why, instead of a tune that completes nothing."""
+    """A round needs the time of a short trial and the winner's estimate (5 folds on
+    iris); with less it stops at once, logging why, instead of a tune that completes
+    nothing."""
     from netrx.recipe.round import round_step
 
     ctx, state = _round_context(tmp_path, total=100.0)
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
-    # the current best took 40 s for 50 epochs: a full trial ≈ 40 s > 0.4 × the 80 s
-    # left until the rounds' share (80 % of the budget) ends
-    current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 40.0,
+    # 2 s per epoch: 0.4 × the 80 s left holds 2 epochs of a trial and its 5-fold estimate
+    current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 100.0,
                "epochs_run": 50, "step": "baseline"}
     outcome = round_step(ctx, "round1", current)
-    assert not outcome["accepted"]
+    assert not outcome["accepted"] and outcome["stop"]
     last = state.data["decisions"][-1]
-    assert last["rule"] == "round too short" and "50 epochs" in last["numbers"]
+    assert last["rule"] == "round too short" and "stop tuning" in last["action"]
     assert not (tmp_path / "tune").exists()  # no study was started
+
+
+def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
+    """A slower machine costs epochs, not the whole round (MNIST-1D: a 188-epoch trial
+    did not fit in 124 s and the round was dropped): the trials get the epochs that fit."""
+    import netrx.tune
+    from netrx.recipe.round import round_step
+
+    class Planned(Exception):
+        pass
+
+    def planned(data, **kw):
+        raise Planned(data["search"]["max_epochs"])
+
+    monkeypatch.setattr(netrx.tune, "tune", planned)
+    ctx, state = _round_context(tmp_path, total=100.0)
+    cfg = ctx.cfg0.model_dump(mode="json")
+    cfg["train"]["epochs"] = 50
+    # 0.4 s per epoch: 0.4 × 80 s / (0.4 s × (1 trial + 5 folds)) = 13 epochs fit
+    current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 20.0,
+               "epochs_run": 50, "step": "baseline"}
+    with pytest.raises(Planned) as e:
+        round_step(ctx, "round1", current)
+    assert e.value.args[0] == 13
+    rules = [d["rule"] for d in state.data["decisions"]]
+    assert "round short" in rules and "round too short" not in rules
 
 
 def test_a_dev_error_at_the_target_stops_the_search(tmp_path):

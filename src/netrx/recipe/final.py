@@ -1,17 +1,21 @@
-"""The final step of ``netrx improve``: K seeds with Polyak averaging; single member vs
-ensemble vs Polyak weights on dev; the test set once; the run directory."""
+"""The final step of ``netrx improve``: batches of K seeds with Polyak averaging while the
+budget lasts, the baseline's winner beside the tuned config; single member vs ensemble vs
+Polyak weights on dev; the test set once; the run directory."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from netrx.config import parse_config
+from netrx.config import RunConfig, parse_config
 from netrx.experiment.evaluate import (
     TEST_METRICS,
     RunResult,
@@ -22,81 +26,94 @@ from netrx.experiment.evaluate import (
     member_table,
 )
 from netrx.files import write_json
+from netrx.population import Population
 from netrx.recipe.steps import (
     RESERVE,
     Context,
     best_row,
     fmt,
     patience_for,
+    single_config,
     train_population,
 )
-from netrx.train import evaluate
+from netrx.train import History, evaluate
+from netrx.train.callbacks import EpochLog
 from netrx.train.deadline import Budget
 
 # -- the final step ---------------------------------------------------------------------
 
+#: the final ensemble holds at most this many batches of K seeds
+MAX_BATCHES = 8
+#: the baseline's winner (when a round replaced it) gets this share of the final's time
+BASELINE_SHARE = 0.3
+
+
+@dataclass
+class Pool:
+    """The final step's members of one config: the joined population, its history, the
+    per-member errors and the Polyak-averaged weights (None without a training step)."""
+
+    name: str
+    cfg: RunConfig
+    pop: Population
+    history: History
+    rows: list[dict[str, Any]]
+    averaged: torch.Tensor | None
+    beta: float
+    seconds: float
+
 
 def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
-    """Step 5: K seeds of the chosen config with Polyak averaging; single vs ensemble vs
-    Polyak on dev; the test set once, for the winner."""
-    from netrx.ensemble import PolyakAveraging
-
-    cfg = parse_config(current["config"])
-    data = cfg.model_dump(mode="json")
-    data.update(members=ctx.members, name=ctx.cfg0.name)
-    data["train"]["early_stopping"] = {"patience": patience_for(cfg.train.epochs)}
-    cfg = parse_config(data)
-    steps = -(-len(ctx.prepared.splits.train.y) // cfg.train.batch_size)
-    # Polyak β: an averaging window 1/(1 − β) of about a fifth of the planned steps
-    beta = min(0.999, max(0.9, 1.0 - 5.0 / (steps * max(cfg.train.epochs, 1))))
-    polyak = PolyakAveraging(beta)
+    """Step 5: batches of K seeds of the chosen config with Polyak averaging while the
+    budget lasts (at most :data:`MAX_BATCHES`), and one batch of the baseline's winner
+    when a round replaced it; on dev, single vs ensemble vs Polyak of each; the test set
+    once, for the winner."""
+    base = ctx.state.data.get("baseline_winner")
     left = max(ctx.clock.remaining - RESERVE * ctx.total, 1.0)
-    t0 = time.monotonic()
-    pop, history, rows = train_population(cfg, ctx.prepared, Budget(left), extra=[polyak])
-    seconds = time.monotonic() - t0
-    best = best_row(rows)
-    k = best["member"]
-    obj = ctx.prepared.objective
-    Xd, yd = as_tensors(ctx.prepared.splits.dev, pop, ctx.prepared)
-    Xt, _ = as_tensors(ctx.prepared.splits.train, pop, ctx.prepared)
-    ranked = sorted((r for r in rows if r["dev_error"] is not None),
-                    key=lambda r: (r["dev_error"], r["member"]))
-    top = [r["member"] for r in ranked[:max(2, len(ranked) // 2)]]
-    ens_dev = ensemble_split_error(pop, ctx.prepared, ctx.prepared.splits.dev, top)
-    pol_dev = None
-    if polyak.averaged is not None:
-        with polyak.swapped_in(pop, Xt), torch.no_grad():
-            pol_dev = float(evaluate(pop, Xd, yd, obj)[1][k])
-    mean_of = "predictions" if ctx.prepared.task == "regression" else "probabilities"
-    table = [{"predictor": "single", "what": f"member {k} (best of {ctx.members} seeds)",
-              "dev_error": best["dev_error"]},
-             {"predictor": "ensemble", "what": f"mean {mean_of} of members {top}",
-              "dev_error": ens_dev},
-             {"predictor": "polyak", "what": f"member {k} with EWA weights (β={beta:.4g})",
-              "dev_error": pol_dev}]
+    other = base is not None and base["config"] != current["config"]
+    clock = Budget(left)
+    pools = [_pool(ctx, "tuned" if other else "chosen", current["config"],
+                   Budget(left * (1 - BASELINE_SHARE) if other else left))]
+    if other:
+        pools.append(_pool(ctx, "baseline", base["config"],
+                           Budget(min(clock.remaining, BASELINE_SHARE * left))))
+    pools[0] = _grow(ctx, pools[0], current["config"], clock)
+    table: list[dict[str, Any]] = []
+    for pool in pools:
+        table += _candidates(ctx, pool, prefix=f"{pool.name} " if other else "")
     candidates = [r for r in table if r["dev_error"] is not None]
-    chosen = min(candidates, key=lambda r: r["dev_error"])  # ties: the simplest (listed first)
+    chosen = min(candidates, key=lambda r: r["dev_error"])  # ties: the simplest, listed first
     ctx.log.decide("final", "lowest dev error",
                    ", ".join(f"{r['predictor']} {fmt(r['dev_error'])}" for r in table),
                    f"use {chosen['predictor']} ({chosen['what']})")
-    if chosen["predictor"] == "polyak":  # keep the averaged weights in the run directory
+    pool = chosen.pop("_pool")
+    for r in table:
+        r.pop("_pool", None)
+    pop, rows, k = pool.pop, pool.rows, chosen["_member"]
+    kind = chosen["predictor"].split()[-1]
+    Xt, _ = as_tensors(ctx.prepared.splits.train, pop, ctx.prepared)
+    if kind == "polyak":  # keep the averaged weights in the run directory
         from netrx.ensemble import recompute_batch_norm
 
         with torch.no_grad():
-            pop.flat.copy_(polyak.averaged)
+            pop.flat.copy_(pool.averaged)
         recompute_batch_norm(pop, Xt)
-        rows = member_errors(pop, ctx.prepared, history)
-    members = top if chosen["predictor"] == "ensemble" else [k]
+        rows = member_errors(pop, ctx.prepared, pool.history)
+    members = chosen["_members"]
+    for r in table:
+        r.pop("_member", None)
+        r.pop("_members", None)
     test = evaluate_test(pop, ctx.prepared, members)
     chosen_row = dict(rows[k])
-    if chosen["predictor"] == "ensemble":
-        chosen_row["dev_error"] = ens_dev
+    if kind == "ensemble":
+        chosen_row["dev_error"] = chosen["dev_error"]
     ctx.log.decide("final", "test set evaluated once",
                    f"{chosen['predictor']}: test error {fmt(test['error'])}",
                    "report it; no decision uses it")
-    result = RunResult(cfg, ctx.prepared, history, pop, k, member_table(cfg, pop, rows),
+    cfg = single_config(pool.cfg, members=pop.members, name=ctx.cfg0.name)
+    result = RunResult(cfg, ctx.prepared, pool.history, pop, k, member_table(cfg, pop, rows),
                        {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
-                       seconds)
+                       pool.seconds)
     result.test_predictions = test.get("predictions")
     chosen_text = f"{chosen['predictor']}: {chosen['what']}"
     result.extras.update({"chosen": chosen_text, "final_table": table,
@@ -107,6 +124,126 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
             "chosen_text": chosen_text, "test_error": test["error"],
             "test": {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
             "dev_error": chosen_row["dev_error"], "members": members}
+
+
+def _final_config(ctx: Context, config: dict[str, Any], batch: int) -> RunConfig:
+    """K members of ``config`` with early stopping; batch b takes seeds seed + b·K + k."""
+    cfg = parse_config(config)
+    return single_config(cfg, **{"members": ctx.members, "name": ctx.cfg0.name,
+                                 "seed": int(ctx.cfg0.seed) + batch * ctx.members,
+                                 "train.early_stopping": {
+                                     "patience": patience_for(cfg.train.epochs)}})
+
+
+def _batch(ctx: Context, config: dict[str, Any], batch: int, budget: Budget,
+           ) -> tuple[RunConfig, Population, History, torch.Tensor | None, float, float]:
+    from netrx.ensemble import PolyakAveraging
+
+    cfg = _final_config(ctx, config, batch)
+    steps = -(-len(ctx.prepared.splits.train.y) // cfg.train.batch_size)
+    # Polyak β: an averaging window 1/(1 − β) of about a fifth of the planned steps
+    beta = min(0.999, max(0.9, 1.0 - 5.0 / (steps * max(cfg.train.epochs, 1))))
+    polyak = PolyakAveraging(beta)
+    t0 = time.monotonic()
+    pop, history, _ = train_population(cfg, ctx.prepared, budget, extra=[polyak])
+    return cfg, pop, history, polyak.averaged, beta, time.monotonic() - t0
+
+
+def _pool(ctx: Context, name: str, config: dict[str, Any], budget: Budget) -> Pool:
+    cfg, pop, history, averaged, beta, seconds = _batch(ctx, config, 0, budget)
+    return Pool(name, cfg, pop, history, member_errors(pop, ctx.prepared, history), averaged,
+                beta, seconds)
+
+
+def _grow(ctx: Context, pool: Pool, config: dict[str, Any], clock: Budget) -> Pool:
+    """More batches of K fresh seeds while the final's time holds another one (measured
+    by the last), joined into one pool: the budget buys a larger ensemble."""
+    pops, histories, averaged = [pool.pop], [pool.history], [pool.averaged]
+    last, total = pool.seconds, pool.seconds
+    while len(pops) < MAX_BATCHES and clock.remaining > 1.2 * last:
+        _, pop, history, avg, _, last = _batch(ctx, config, len(pops),
+                                               Budget(clock.remaining))
+        pops.append(pop)
+        histories.append(history)
+        averaged.append(avg)
+        total += last
+    if len(pops) == 1:
+        return pool
+    from netrx.population.merge import concat
+
+    pop = concat(pops)
+    history = concat_histories(histories)
+    avg = None if any(a is None for a in averaged) else torch.cat(averaged)
+    ctx.log.decide("final", "time left for more seeds", f"{len(pops)} batches of "
+                   f"{ctx.members} seeds in {total:.0f} s", f"an ensemble pool of {pop.members}")
+    return Pool(pool.name, pool.cfg, pop, history, member_errors(pop, ctx.prepared, history),
+                avg, pool.beta, total)
+
+
+def concat_histories(histories: list[History]) -> History:
+    """One history of the members of ``histories`` side by side; a member whose fit ended
+    earlier is NaN and ``stopped`` for the later epochs."""
+    out = History()
+    n = max(len(h.logs) for h in histories)
+    for e in range(n):
+        parts = [(h.logs[e] if e < len(h.logs) else None, h) for h in histories]
+        col = functools.partial(_column, parts)
+        status = [s for log, h in parts
+                  for s in (log.status if log is not None else ["stopped"] * h.members)]
+        seconds = sum(log.seconds for log, _ in parts if log is not None)
+        out.logs.append(EpochLog(e + 1, col("train_loss"), col("train_error"), col("dev_loss"),
+                                 col("dev_error"), col("lr"), status, seconds))
+    return out
+
+
+def _column(parts: list[tuple[EpochLog | None, History]], metric: str) -> np.ndarray | None:
+    if all(log is None or getattr(log, metric) is None for log, _ in parts):
+        return None
+    return np.concatenate([
+        np.asarray(getattr(log, metric), dtype=float)
+        if log is not None and getattr(log, metric) is not None
+        else np.full(h.members, np.nan) for log, h in parts])
+
+
+def _candidates(ctx: Context, pool: Pool, prefix: str) -> list[dict[str, Any]]:
+    """single / ensemble / polyak rows of one pool on dev. The best member's own dev error
+    is the minimum of N noisy numbers, biased low the more seeds there are; a single
+    member is therefore judged by the **mean** member's dev error (what one network of
+    the config scores), and so are the Polyak weights."""
+    pop, rows = pool.pop, pool.rows
+    best = best_row(rows)
+    k = best["member"]
+    ranked = sorted((r for r in rows if r["dev_error"] is not None),
+                    key=lambda r: (r["dev_error"], r["member"]))
+    mean_dev = float(np.mean([r["dev_error"] for r in ranked]))
+    top = [r["member"] for r in ranked[:max(2, len(ranked) // 2)]]
+    ens_dev = ensemble_split_error(pop, ctx.prepared, ctx.prepared.splits.dev, top)
+    pol_dev = None
+    if pool.averaged is not None:
+        from netrx.ensemble import PolyakAveraging
+
+        polyak = PolyakAveraging(pool.beta)
+        polyak.averaged = pool.averaged
+        Xd, yd = as_tensors(ctx.prepared.splits.dev, pop, ctx.prepared)
+        Xt, _ = as_tensors(ctx.prepared.splits.train, pop, ctx.prepared)
+        with polyak.swapped_in(pop, Xt), torch.no_grad():
+            errors = evaluate(pop, Xd, yd, ctx.prepared.objective)[1].double().cpu().numpy()
+        live = [r["member"] for r in ranked]
+        pol_dev = float(np.mean(errors[live])) if np.isfinite(errors[live]).all() else None
+    mean_of = "predictions" if ctx.prepared.task == "regression" else "probabilities"
+    what = f"of {pool.name} " if prefix else ""
+    n = len(ranked)
+    return [{"predictor": f"{prefix}single", "dev_error": mean_dev,
+             "what": f"member {k} {what}(best of {n} seeds: {fmt(best['dev_error'])}; "
+                     "judged by the mean member)",
+             "_pool": pool, "_member": k, "_members": [k]},
+            {"predictor": f"{prefix}ensemble", "dev_error": ens_dev,
+             "what": f"mean {mean_of} of {len(top)} members {what}(the better half)",
+             "_pool": pool, "_member": k, "_members": top},
+            {"predictor": f"{prefix}polyak", "dev_error": pol_dev,
+             "what": f"member {k} {what}with EWA weights (β={pool.beta:.4g}; judged by "
+                     "the mean member)",
+             "_pool": pool, "_member": k, "_members": [k]}]
 
 
 # -- the run directory ------------------------------------------------------------------

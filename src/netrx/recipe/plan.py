@@ -9,7 +9,8 @@
 3. **Tune** the prescribed subspace (each change becomes ``choice(current, new)``, each
    prescribed search range is searched as given) with :func:`netrx.tune.tune`, coarse to
    fine with ASHA pruning; the winner is retrained once to measure its train and dev error.
-4. **Repeat** while a round brings a dev gain and the budget lasts.
+4. **Repeat** while the budget lasts, until :data:`MAX_MISSES` rounds in a row bring no
+   gain or a rule ends the search (a "good" verdict, the dev error at the target).
 5. **Finish**: train the chosen config as K seeds with Polyak averaging; on dev compare the
    best single member, the average of the top half's probabilities and the Polyak weights
    of the best member; keep the lowest dev error and evaluate the test set exactly once.
@@ -151,6 +152,43 @@ class State:
 
 # -- the loop ---------------------------------------------------------------------------
 
+#: rounds in a row without a gain that end the search
+MAX_MISSES = 2
+CLOCK = "improve_clock.json"
+
+
+class Heartbeat:
+    """The time spent, written to ``path`` every ``every`` seconds by a daemon thread, so
+    that an attempt killed without warning (``kill -9``, a power cut) is still charged to
+    the budget when the same command resumes it."""
+
+    def __init__(self, path: Path, spent: Callable[[], float], every: float = 2.0) -> None:
+        import threading
+
+        self.path, self.spent, self.every = path, spent, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="improve-clock")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            if self.path.parent.is_dir():
+                write_json(self.path, {"spent": round(self.spent(), 3)})
+
+    @staticmethod
+    def read(path: Path) -> float:
+        try:
+            return float(json.loads(path.read_text())["spent"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
 
 class _Log:
     def __init__(self, state: State, log: Callable[[str], None],
@@ -217,9 +255,11 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
     key = {"source": str(source), "budget": total, "family": family, "seed": seed,
            "members": int(members), "target_error": target_error}
     state = State.open(partial / STATE, key)
-    spent0 = float(state.data["spent"])
+    # the time of an attempt killed without a chance to save it: its heartbeat
+    spent0 = max(float(state.data["spent"]), Heartbeat.read(partial / CLOCK))
     clock = Budget(max(total - spent0, 0.0))
     spent = lambda: spent0 + clock.elapsed  # noqa: E731
+    heartbeat = Heartbeat(partial / CLOCK, spent)
 
     prepared = prepare(cfg0)
     for note in prepared.dataset.notes:
@@ -241,27 +281,34 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
         emit({"event": "step_done", "step": step, "dev_error": current.get("dev_error"),
               "train_error": current.get("train_error"), "dir": str(partial)})
 
+    heartbeat.start()
     try:
         current = state.done("baseline") or baseline_step(ctx)
         step_done("baseline", current)
-        rnd = 1
+        rnd, misses = 1, 0
         while True:
             step = f"round{rnd}"
             outcome = state.done(step) or round_step(ctx, step, current)
-            if not outcome.get("accepted"):
-                step_done(step, current)
-                break
-            current = outcome["current"]
+            if outcome.get("accepted"):
+                current, misses = outcome["current"], 0
+            else:
+                misses += 1
             step_done(step, current)
+            if not outcome.get("accepted") and (outcome.get("stop", True)
+                                                or misses >= MAX_MISSES):
+                break
             rnd += 1
         final = final_step(ctx, current)
     except KeyboardInterrupt:
+        heartbeat.stop()
         state.interrupted(spent())
         raise
     except NetrxError:
+        heartbeat.stop()
         if not state.data["steps"]:  # nothing worth resuming
             shutil.rmtree(partial, ignore_errors=True)
         raise
+    heartbeat.stop()
     final_result = final.pop("_result")
     write_outputs(ctx, final_result, final)
     state.complete("final", {k: v for k, v in final.items() if k != "table"}, spent())

@@ -1,34 +1,28 @@
-"""A round of ``netrx improve`` (steps 2–4): diagnose the current best, turn the basic
-recipe's prescriptions into a search space, tune it, retrain the winner as K seeds and
-keep it on a dev gain. See :mod:`netrx.recipe.plan`."""
+"""A round of ``netrx improve`` (steps 2–4): diagnose the current config, turn the basic
+recipe's prescriptions into a search space, tune it, estimate the winner afresh
+(:mod:`netrx.recipe.estimate`) and keep it on a gain in the estimate. A "good" verdict
+stops the search. A round that is short of time runs shorter trials rather than none.
+See :mod:`netrx.recipe.plan`."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
-from netrx.diagnose.prescriptions import (
-    Prescription,
-    bias_remedies,
-    family_default,
-    variance_remedies,
-)
+from netrx.diagnose.prescriptions import Prescription, family_default
+from netrx.recipe.estimate import describe, estimate, n_folds
 from netrx.recipe.steps import (
     ASHA_SPAN,
     MAX_TRIALS,
     PLAN,
     Context,
-    best_row,
     fmt,
-    patience_for,
     single_config,
-    train_population,
 )
-from netrx.train.deadline import Budget
 
-FULL_TRIAL_SHARE = 0.4  # at most this share of a round for one full trial: tune, then retrain
+FULL_TRIAL_SHARE = 0.4  # at most this share of a round for one full trial and its estimate
+MIN_EPOCHS = 5  # a trial shorter than this (or an eighth of the planned epochs) is not run
 
 
 def _short(v: Any) -> str:
@@ -116,36 +110,29 @@ def within_families(prescriptions: list[Prescription],
 
 
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
-    """Steps 2–4 for one round: diagnose, prescribe, tune, retrain the winner, compare."""
+    """Steps 2–4 for one round: diagnose, prescribe, tune, estimate the winner, compare.
+    ``stop`` in the outcome says that a rule ended the search (a round that only found no
+    gain leaves it False: the plan may try another round)."""
     cfg = parse_config(current["config"])
     diag = _diagnose(ctx, step, current)
-    outcome: dict[str, Any] = {"accepted": False, "verdict": diag.verdict}
+    outcome: dict[str, Any] = {"accepted": False, "stop": True, "verdict": diag.verdict}
     left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
-    gap = max(diag.avoidable_bias, diag.variance)
     if left < 2.0:
         ctx.log.decide(step, "budget spent", f"{left:.1f} s left for rounds",
                        "stop tuning; go to the final step")
     elif current["dev_error"] <= diag.target_error:  # no search can beat it on dev
         ctx.log.decide(step, "dev at the target", f"dev {fmt(current['dev_error'])} ≤ target "
                        f"{fmt(diag.target_error)}", "stop tuning; go to the final step")
-    elif diag.verdict == "good" and gap <= 0:
-        ctx.log.decide(step, "verdict good", f"dev {fmt(current['dev_error'])}, no gap left",
+    elif diag.verdict == "good":
+        ctx.log.decide(step, "verdict good at the target",
+                       f"avoidable bias {diag.avoidable_bias:+.4f} ≤ {diag.bias_limit:.4f}, "
+                       f"variance {diag.variance:+.4f} ≤ {diag.variance_limit:.4f}",
                        "stop tuning; go to the final step")
     else:
         pre = ctx.prepared.preprocessor
         kind = {"input_shape": tuple(pre.input_shape_),
                 "columns": tuple(ctx.prepared.dataset.columns)}
-        if diag.verdict == "good":  # within the limits, but the budget lasts: keep going
-            larger = "bias" if diag.avoidable_bias >= diag.variance else "variance"
-            ctx.log.decide(step, "verdict good, budget left",
-                           f"avoidable bias {diag.avoidable_bias:+.4f}, variance "
-                           f"{diag.variance:+.4f}; {left:.0f} s left for rounds",
-                           f"work on the larger gap ({larger})")
-            remedies = bias_remedies if larger == "bias" else variance_remedies
-            prescriptions = remedies(cfg, **kind)
-        else:
-            prescriptions = prescribe(diag, cfg, **kind)
-        prescriptions = within_families(prescriptions, ctx.families)
+        prescriptions = within_families(prescribe(diag, cfg, **kind), ctx.families)
         space, max_epochs = search_space(prescriptions, cfg)
         if not space:
             ctx.log.decide(step, "nothing to search",
@@ -168,19 +155,26 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     from netrx.tune import tune
 
     # seconds per epoch of a population (K members cost about as much as one on small
-    # data), measured on the fit that produced the current best
+    # data), measured on the fit that produced the current estimate
     per_epoch = max(current["seconds"], 1e-3) / max(current.get("epochs_run", 1), 1)
+    folds = n_folds(ctx.prepared)
     epochs = int(max_epochs or cfg.train.epochs)
     if max_epochs and per_epoch * epochs > left / 3:  # "train longer" within the round
         epochs = int(max(cfg.train.epochs, min(epochs, left / 3 / per_epoch)))
+    # a full trial, then the winner's estimate (``folds`` fits), must fit in the round
+    fit = int(FULL_TRIAL_SHARE * left / (per_epoch * (1 + folds)))
+    if fit < epochs:
+        if fit < max(MIN_EPOCHS, epochs // 8):
+            ctx.log.decide(step, "round too short", f"{left:.0f} s left for rounds; a trial "
+                           f"of {MIN_EPOCHS} epochs and its estimate take ≈"
+                           f"{per_epoch * MIN_EPOCHS * (1 + folds):.0f} s",
+                           "stop tuning; go to the final step")
+            return {}
+        ctx.log.decide(step, "round short", f"{left:.0f} s left for rounds; {epochs} epochs "
+                       f"of ≈{per_epoch:.2f} s and the winner's estimate do not fit",
+                       f"trials of {fit} epochs")
+        epochs = fit
     per_trial = per_epoch * epochs  # a full (never pruned) wave of `slots` trials
-    if per_trial > FULL_TRIAL_SHARE * left:
-        # the first trial completes after ≈ one full trial's time and its winner's
-        # retraining takes as long: a shorter round cannot finish anything
-        ctx.log.decide(step, "round too short", f"{left:.0f} s left for rounds; a full trial "
-                       f"of {epochs} epochs takes ≈{per_trial:.0f} s, and its retraining as "
-                       "long", "stop tuning; go to the final step")
-        return {}
     fit_trials = int(left * 0.8 / per_trial * ctx.members * 2)  # ASHA stops most early
     trials = int(min(MAX_TRIALS, max(ctx.members, fit_trials)))
     strategy = "coarse_to_fine" if trials >= 4 * ctx.members else "tpe"
@@ -199,7 +193,8 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
                    f"wave of {ctx.members} full trials of {epochs} epochs",
                    f"{strategy}, {trials} trials, ASHA")
     tune_dir = ctx.partial / "tune"
-    retrain = per_trial  # kept for retraining the winner (one member, full epochs)
+    retrain = per_epoch * epochs * folds  # kept for the winner's estimate
+
     def on_epoch(engine: Any) -> None:  # trials of this round, for a live view
         ended = [f.state for f in engine.finished]
         values = [f.value for f in engine.finished if f.state == "COMPLETE" and f.value is not None]
@@ -214,33 +209,27 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     if tuned.best is None or tuned.best_config is None:
         ctx.log.decide(step, "no dev gain", "no trial completed within the round's budget",
                        f"keep the config of {current['step']}")
-        return {"tune_dir": str(tuned.run_dir)}
+        return {"tune_dir": str(tuned.run_dir), "stop": False}
     new_cfg = single_config(tuned.best_config, name=ctx.cfg0.name)
-    # retrain the winner as K seeds for its trial's epochs, with early stopping (best
-    # weights kept) as the baseline: the best of K members, measured like the dev error it
-    # must beat (the baseline's is a best of K too), and its train error for the next verdict
-    t0 = time.monotonic()
-    patience = patience_for(new_cfg.train.epochs)
-    refit = single_config(new_cfg, **{"train.early_stopping": {"patience": patience},
-                                      "members": ctx.members})
+    # the winner was chosen on its trial's dev error: estimate it afresh (new seeds, the
+    # mean over members, k-fold on small data), as the current config's estimate was
     slot = max(ctx.left_until(PLAN["baseline"] + PLAN["rounds"]), retrain, 1.0)
-    _, history, rows = train_population(refit, ctx.prepared, Budget(slot))
-    row = best_row(rows)
+    est = estimate(new_cfg, ctx.prepared, members=ctx.members, seed=int(ctx.cfg0.seed),
+                   label=step, seconds=slot)
     changed = {k: tuned.best.get("values", {}).get(k) for k in space}
     numbers = (f"trial {tuned.best['number']} of {len(tuned.study.trials)} (dev "
                f"{fmt(tuned.best['value'])}): "
-               f"{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}; retrained "
-               f"as {ctx.members} seeds, best dev {fmt(row['dev_error'])} vs "
-               f"{fmt(current['dev_error'])}")
-    out: dict[str, Any] = {"tune_dir": str(tuned.run_dir), "trial_value": tuned.best["value"]}
-    if row["dev_error"] is not None and row["dev_error"] < current["dev_error"]:
+               f"{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}; estimated "
+               f"{describe(est)} vs {fmt(current['dev_error'])}")
+    out: dict[str, Any] = {"tune_dir": str(tuned.run_dir), "trial_value": tuned.best["value"],
+                           "stop": False}
+    if est["dev_error"] is not None and est["dev_error"] < current["dev_error"]:
         ctx.log.decide(step, "dev gain", numbers, "keep the tuned config")
         out.update(accepted=True, current={
-            "config": new_cfg.model_dump(mode="json"), "train_error": row["train_error"],
-            "dev_error": row["dev_error"], "seconds": time.monotonic() - t0, "members": 1,
-            "epochs_run": len(history.logs), "step": step})
+            "config": new_cfg.model_dump(mode="json"), "train_error": est["train_error"],
+            "dev_error": est["dev_error"], "dev_se": est["dev_se"],
+            "seconds": est["seconds"], "members": ctx.members,
+            "epochs_run": est["epochs_run"], "step": step})
     else:
-        ctx.log.decide(step, "no dev gain", numbers, f"keep the config of {current['step']}; "
-                       "stop tuning")
+        ctx.log.decide(step, "no dev gain", numbers, f"keep the config of {current['step']}")
     return out
-

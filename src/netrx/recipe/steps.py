@@ -31,7 +31,7 @@ FAMILIES_BY_KIND = {"table": ("mlp",), "signal": ("mlp", "cnn1d", "resnet1d"),
 #: ``--family`` of ``netrx improve``: ``auto`` or a registered family
 FAMILY_CHOICES = ("auto", *FAMILIES.names())
 #: fractions of the budget: baseline, tuning rounds, final (the final gets the rest)
-PLAN = {"baseline": 0.2, "rounds": 0.6, "final": 0.2}
+PLAN = {"baseline": 0.25, "rounds": 0.55, "final": 0.2}
 LR_RANGE = (1e-4, 3e-2)
 PATIENCE = 10
 MAX_EPOCHS = 200

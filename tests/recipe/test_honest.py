@@ -1,0 +1,123 @@
+"""improve decides on honest estimates, trains a strong default next to its sweep, keeps
+the baseline's winner in the final comparison and spends its budget (issue 13)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from netrx.experiment import prepare
+from netrx.recipe.estimate import estimate, folds, fresh_seed, n_folds
+from netrx.recipe.plan import base_config
+from netrx.recipe.steps import single_config, train_population
+from netrx.train.deadline import Budget
+
+
+@pytest.fixture(scope="module")
+def iris():
+    cfg = base_config("iris", device="cpu")
+    return cfg, prepare(cfg)
+
+
+def test_folds_repartition_train_and_dev_and_keep_the_test_set(iris):
+    _, prep = iris
+    parts = folds(prep, 5, seed=0)
+    s = prep.splits
+    pool = np.concatenate([s.train.X, s.dev.X])
+    devs = np.concatenate([p.splits.dev.X for p in parts])
+    assert len(devs) == len(pool)  # every train/dev row is dev in exactly one fold
+    assert sorted(map(tuple, devs.round(6))) == sorted(map(tuple, pool.round(6)))
+    for p in parts:
+        assert p.splits.test is s.test  # never touched
+        assert len(p.splits.train.y) + len(p.splits.dev.y) == len(pool)
+        counts = np.bincount(p.splits.dev.y, minlength=3)
+        assert counts.max() - counts.min() <= 1  # stratified: iris is balanced
+    assert n_folds(prep) == 5  # iris is small
+
+
+def test_an_estimate_is_the_mean_over_fresh_seeds_not_the_best(iris):
+    """The estimate of a config uses seeds far from the ones that chose it and averages
+    its members: the same numbers as a manual fit with those seeds."""
+    cfg0, prep = iris
+    cfg = single_config(cfg0, **{"train.epochs": 5, "model.hidden": [8]})
+    e = estimate(cfg, prep, members=3, seed=0, label="t", seconds=60, k_folds=1)
+    s0 = fresh_seed(0, "t")
+    assert e["seed"] == s0 and s0 >= 10_000 and e["folds"] == 1
+    manual = single_config(cfg, **{"members": 3, "seed": s0,
+                                   "train.early_stopping": {"patience": 10}})
+    _, _, rows = train_population(manual, prep, Budget(60))
+    devs = [r["dev_error"] for r in rows]
+    assert e["dev_error"] == pytest.approx(np.mean(devs))
+    assert e["dev_error"] >= min(devs)
+    assert e["dev_se"] == pytest.approx(np.std(devs, ddof=1) / np.sqrt(3))
+
+
+def test_the_baseline_estimates_the_strong_default_and_the_sweep(tmp_path):
+    from test_parts import _round_context
+
+    from netrx.recipe.baseline import baseline_step
+
+    ctx, state = _round_context(tmp_path, total=60.0)
+    current = baseline_step(ctx)
+    rules = [d["rule"] for d in state.data["decisions"]]
+    assert "strong default" in rules and "lowest honest dev estimate" in rules
+    assert state.data["baseline_winner"] == current
+    assert current["dev_se"] is not None
+    final = state.data["decisions"][-1]
+    estimates = dict(part.rsplit(" ", 1) for part in final["numbers"].split("; "))
+    assert final["action"] == f"keep {min(estimates, key=lambda k: float(estimates[k]))}"
+
+
+def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path):
+    """When a round replaced the baseline's winner, the final table holds both; time left
+    buys more batches of seeds, joined into one population."""
+    from test_parts import _round_context
+
+    from netrx.recipe.final import MAX_BATCHES, final_step
+
+    ctx, state = _round_context(tmp_path, total=40.0)
+    cfg = ctx.cfg0.model_dump(mode="json")
+    cfg["train"]["epochs"] = 3
+    cfg["model"]["hidden"] = [8]
+    base = {"config": cfg, "train_error": 0.1, "dev_error": 0.1, "seconds": 0.1,
+            "epochs_run": 3, "step": "baseline"}
+    tuned = json.loads(json.dumps(cfg))
+    tuned["model"]["hidden"] = [16]
+    state.data["baseline_winner"] = base
+    final = final_step(ctx, {**base, "config": tuned, "step": "round1"})
+    names = [r["predictor"] for r in final["table"]]
+    assert names == [f"{p} {k}" for p in ("tuned", "baseline")
+                     for k in ("single", "ensemble", "polyak")]
+    import re
+
+    tuned_n = int(re.search(r"best of (\d+) seeds", final["table"][0]["what"]).group(1))
+    assert ctx.members < tuned_n <= MAX_BATCHES * ctx.members  # more batches of seeds
+    assert any(d["rule"] == "time left for more seeds" for d in state.data["decisions"])
+    pop = final["_result"].population
+    assert len(set(pop.seeds)) == pop.members == final["_result"].config.members
+    chosen = next(r for r in final["table"] if r["predictor"] == final["chosen"])
+    assert chosen["dev_error"] == min(r["dev_error"] for r in final["table"]
+                                      if r["dev_error"] is not None)
+
+
+def test_a_killed_attempt_is_charged_through_its_heartbeat(tmp_path):
+    """kill -9 gives no chance to save the time spent; the heartbeat file does (the rerun
+    reported 144.8 s of 180 s while the two invocations took 222 s)."""
+    from netrx.recipe.plan import CLOCK, STATE, Heartbeat, improve
+
+    partial = tmp_path / "h.partial"
+    partial.mkdir()
+    beat = Heartbeat(partial / CLOCK, lambda: 9.5, every=0.01)
+    beat.start()
+    import time
+
+    time.sleep(0.1)
+    beat.stop()
+    assert Heartbeat.read(partial / CLOCK) == 9.5
+    key = {"source": "iris", "budget": 10.0, "family": "auto", "seed": 0, "members": 2,
+           "target_error": None}
+    (partial / STATE).write_text(json.dumps({"key": key, "spent": 1.0, "steps": {},
+                                             "decisions": [], "bias_variance": []}))
+    result = improve("iris", budget=10.0, out=str(tmp_path), name="h", members=2,
+                     log=lambda line: None)
+    assert result.seconds >= 9.5  # the killed attempt's 9.5 s counted, not the saved 1.0
