@@ -60,7 +60,8 @@ class _NetEstimator(BaseEstimator):
                  noise: float | list[float] = 0.0, early_stopping: int | None = None,
                  validation_fraction: float = 0.1,
                  reduce_lr_on_plateau: int | None = None, tensorboard: str | None = None,
-                 device: str = "auto", random_state: Any = None, verbose: bool = False) -> None:
+                 impute: str | None = "mean", device: str = "auto",
+                 random_state: Any = None, verbose: bool = False) -> None:
         self.hidden = hidden
         self.activation = activation
         self.family = family
@@ -91,6 +92,7 @@ class _NetEstimator(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.reduce_lr_on_plateau = reduce_lr_on_plateau
         self.tensorboard = tensorboard
+        self.impute = impute
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -131,8 +133,7 @@ class _NetEstimator(BaseEstimator):
         from netrx.experiment.prepared import Prepared
         from netrx.train.losses import objective_for
 
-        X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32],
-                              y_numeric=self._task == "regression")
+        X, y = self._validate_fit(X, y)
         y_enc, n_classes = self._encode_targets(y)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1)) \
             if not isinstance(self.random_state, int | np.integer) else int(self.random_state)
@@ -155,6 +156,37 @@ class _NetEstimator(BaseEstimator):
         self.best_member_ = history.best_member("dev_error" if len(dev_idx) else "train_loss")
         self.objective_ = objective.name
         return self
+
+    def _validate_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """X as floats: a DataFrame with text or missing values through netrx's table
+        preprocessing (:class:`~netrx.data.transformer.TablePreprocessor`, kept as
+        ``preprocessor_``), anything else through scikit-learn's strict validation."""
+        from netrx.data.transformer import TablePreprocessor, needs_preprocessing
+
+        if not needs_preprocessing(X):
+            self.__dict__.pop("preprocessor_", None)
+            X, y = _validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                  y_numeric=self._task == "regression")
+            self.n_inputs_ = X.shape[1]
+            return X, y
+        from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+        y = column_or_1d(y, warn=True)
+        if self._task == "regression":
+            y = np.asarray(y, dtype=np.float64)
+        check_consistent_length(X, y)
+        self.preprocessor_ = TablePreprocessor(impute=self.impute).fit(X)
+        self.n_features_in_ = self.preprocessor_.n_features_in_
+        self.feature_names_in_ = self.preprocessor_.feature_names_in_
+        Xt = self.preprocessor_.transform(X).astype(np.float64)
+        self.n_inputs_ = Xt.shape[1]
+        return Xt, y
+
+    def _features(self, X: Any) -> np.ndarray:
+        """New rows as the floats the members take (the fitted preprocessing, if any)."""
+        if getattr(self, "preprocessor_", None) is not None:
+            return self.preprocessor_.transform(X).astype(np.float64)
+        return _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
     def _dev_split(self, y: np.ndarray, seed: int, wanted: bool) -> tuple[np.ndarray, np.ndarray]:
         n = len(y)
@@ -180,7 +212,7 @@ class _NetEstimator(BaseEstimator):
     def _outputs(self, X: Any) -> torch.Tensor:
         """Eval-mode outputs [K', n, out] of the members used for prediction."""
         check_is_fitted(self, "population_")
-        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = self._features(X)
         out = self.population_.predict(torch.from_numpy(self.standardizer_.transform(X)))
         if not self.ensemble:
             return out[self.best_member_:self.best_member_ + 1]
@@ -210,7 +242,8 @@ class _NetEstimator(BaseEstimator):
             from netrx.train.losses import LOSSES
 
             n_outputs = LOSSES[self.objective_].n_outputs(len(getattr(self, "classes_", ())))
-            pop = _float64(build_population(self.config_, (self.n_features_in_,), n_outputs))
+            inputs = getattr(self, "n_inputs_", self.n_features_in_)
+            pop = _float64(build_population(self.config_, (inputs,), n_outputs))
             pop.load_stacked_state(weights)
             pop.diverged.copy_(diverged.to(pop.device))
             self.population_ = pop
@@ -266,10 +299,18 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
     ``"signal"``, with Gaussian ``noise`` σ), early stopping (``early_stopping`` = patience
     in epochs, on a stratified ``validation_fraction`` of the rows),
     ``reduce_lr_on_plateau`` (patience), ``members`` and ``ensemble`` (average the members'
-    probabilities, or use the best member), ``tensorboard`` (a log directory), ``device``,
+    probabilities, or use the best member), ``tensorboard`` (a log directory), ``impute``
+    (for a DataFrame with text or missing values, see below), ``device``,
     ``random_state`` and ``verbose`` (a progress bar).
 
+    A pandas DataFrame with text columns or missing values goes through netrx's table
+    preprocessing first (:class:`~netrx.data.transformer.TablePreprocessor`: missing
+    values ← ``impute``, text one-hot, as ``netrx train`` does on a CSV), so no
+    ``ColumnTransformer`` is needed; NumPy arrays are validated strictly as scikit-learn
+    does (a NaN is an error).
+
     Learned attributes: ``classes_``, ``n_features_in_``, ``standardizer_``,
+    ``preprocessor_`` (a DataFrame with text or missing values),
     ``population_``, ``history_`` (per-epoch metrics of every member), ``best_member_``,
     ``config_`` (the resolved RunConfig).
     """
