@@ -1,10 +1,11 @@
-"""Step 1 of ``netrx improve``: the baseline. For each family, two candidates:
+"""Step 1 of ``netrx improve``: the baseline. Two kinds of candidates:
 
-1. a log-scale **learning-rate sweep** (K members, one learning rate each) of the
-   starting config, whose best member on dev names a learning rate;
-2. the family's **strong default** (:mod:`netrx.recipe.defaults`).
+1. per family, a log-scale **learning-rate sweep** (K members, one learning rate each)
+   of the starting config; the families compete on their sweeps' best members (each a
+   best of K, biased alike), and the best one names a family and a learning rate;
+2. on a table, the MLP's **strong default** (:mod:`netrx.recipe.defaults`).
 
-Both are compared on an honest estimate (:mod:`netrx.recipe.estimate`: fresh seeds, the
+They are compared on an honest estimate (:mod:`netrx.recipe.estimate`: fresh seeds, the
 mean over members, k-fold on small data), never on the sweep's own dev errors; the lowest
 estimate becomes the current config and the baseline's winner, which the final step
 always compares against."""
@@ -31,24 +32,62 @@ from netrx.recipe.steps import (
 )
 from netrx.train.deadline import Budget
 
-#: shares of a family's baseline time: the sweep, the strong default's estimate, the
-#: sweep winner's estimate
-SHARES = (0.4, 0.3, 0.3)
+#: shares of the baseline's time: the sweeps (all families), the strong default's
+#: estimate (tables), the sweep winner's estimate
+SHARES = {"sweeps": 0.4, "default": 0.3}
 
 
 def baseline_step(ctx: Context) -> dict[str, Any]:
-    """Step 1: per family a learning-rate sweep and the strong default; keep the lowest
-    honest estimate."""
+    """Step 1: a learning-rate sweep per family and, on a table, the strong default; keep
+    the lowest honest estimate."""
     fams = ctx.families
     shape = tuple(ctx.prepared.preprocessor.input_shape_)
     kind = input_kind(shape, tuple(ctx.prepared.dataset.columns)) or "unknown"
+    table = kind == "table"
     ctx.log.decide("baseline", "families for the input kind",
                    f"input shape {shape}, kind {kind}, --family {ctx.family}",
                    f"try {', '.join(fams)}")
+    total = max(ctx.left_until(PLAN["baseline"]), 3.0)
+    clock = Budget(total)
+    sweeps_share = SHARES["sweeps"] if table else 1.0 - SHARES["default"]
+    kept = (1.0 - sweeps_share) * total  # for the estimates
+    sweeps = []
+    for i, fam in enumerate(fams):  # time a sweep leaves (early stopping) goes to the next
+        seconds = (clock.remaining - kept) / (len(fams) - i)
+        sweeps.append(_sweep(ctx, fam, max(seconds, 1.0)))
+    # families are compared on their sweeps' best members: each a best of K, biased alike
+    sweep = min(sweeps, key=lambda r: (r["row"]["dev_error"], fams.index(r["family"])))
+    if len(sweeps) > 1:
+        ctx.log.decide("baseline", "lowest dev error of the sweeps",
+                       ", ".join(f"{r['family']} {fmt(r['row']['dev_error'])}"
+                                 for r in sweeps), f"{sweep['family']} α={sweep['lr']:.3g}")
     candidates: list[dict[str, Any]] = []
-    for i, fam in enumerate(fams):
-        share = max(ctx.left_until(PLAN["baseline"]) / (len(fams) - i), 3.0)
-        candidates += _family(ctx, fam, share, table=kind == "table")
+    if table and "mlp" in fams:
+        start = _family_config(ctx.cfg0, "mlp")
+        strong = strong_default(start, family="mlp", task=ctx.prepared.task,
+                                n_train=ctx.prepared.n_train, table=True)
+        est = _estimate(ctx, strong, "baseline/mlp/default",
+                        min(clock.remaining, SHARES["default"] * total))
+        ctx.log.decide("baseline", "strong default", "mlp 3×256, AdamW, cosine, dropout "
+                       f"0.15{', label smoothing' if ctx.prepared.task == 'classification' else ''}"
+                       f", {strong.train.epochs} epochs: {describe(est)}",
+                       "mlp default candidate")
+        candidates.append({"name": "mlp strong default", "config": strong, "estimate": est})
+        best = sweep["row"]["dev_error"]
+        if est["dev_error"] is not None and best is not None and est["dev_error"] <= best:
+            # the sweep's best-of-K, biased low, is already worse: no estimate needed
+            ctx.log.decide("baseline", "sweep beaten", f"strong default "
+                           f"{fmt(est['dev_error'])} ≤ the sweep's best member "
+                           f"{fmt(best)}", "drop the sweep candidate")
+            sweep = None
+    if sweep is not None:
+        est = _estimate(ctx, sweep["config"], f"baseline/{sweep['family']}/sweep",
+                        clock.remaining)
+        ctx.log.decide("baseline", "sweep winner re-estimated",
+                       f"{sweep['family']} α={sweep['lr']:.3g}: {describe(est)}",
+                       f"{sweep['family']} sweep candidate")
+        candidates.append({"name": f"{sweep['family']} α={sweep['lr']:.3g}",
+                           "config": sweep["config"], "estimate": est})
     ranked = [c for c in candidates if c["estimate"]["dev_error"] is not None]
     if not ranked:
         best_row([])  # raises: every member diverged
@@ -66,9 +105,8 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
     return current
 
 
-def _family(ctx: Context, fam: str, share: float, *, table: bool) -> list[dict[str, Any]]:
-    """The sweep and the strong default of one family, each with its estimate."""
-    clock = Budget(share)
+def _sweep(ctx: Context, fam: str, seconds: float) -> dict[str, Any]:
+    """K members of the family's starting config, learning rates on a log scale."""
     start = _family_config(ctx.cfg0, fam)
     lrs = learning_rates(ctx.members)
     data = start.model_dump(mode="json")
@@ -77,39 +115,19 @@ def _family(ctx: Context, fam: str, share: float, *, table: bool) -> list[dict[s
     data["train"]["epochs"] = MAX_EPOCHS
     data["train"]["early_stopping"] = {"patience": PATIENCE}
     t0 = time.monotonic()
-    _, history, rows = train_population(parse_config(data), ctx.prepared,
-                                        Budget(max(SHARES[0] * share, 1.0)))
+    _, history, rows = train_population(parse_config(data), ctx.prepared, Budget(seconds))
     best = best_row(rows)
     lr = lrs[best["member"]]
     epochs = int(min(MAX_EPOCHS, max(5, len(history.logs))))
-    swept = single_config(start, **{"optimizer.lr": lr, "train.epochs": epochs,
-                                    "train.early_stopping": None})
     ctx.log.decide("baseline", "learning-rate sweep on a log scale",
                    f"{fam}: α in {lrs[0]:g}…{lrs[-1]:g} ({len(lrs)} members, "
                    f"{len(history.logs)} epochs, {time.monotonic() - t0:.1f} s); best "
                    f"α={lr:.3g}: train {fmt(best['train_error'])}, dev "
                    f"{fmt(best['dev_error'])} (a best of {len(lrs)}: biased low)",
-                   f"{fam} sweep candidate")
-    strong = strong_default(start, family=fam, task=ctx.prepared.task,
-                            n_train=ctx.prepared.n_train, table=table)
-    est_strong = _estimate(ctx, strong, f"baseline/{fam}/default",
-                           min(clock.remaining, SHARES[1] * share))
-    out = [{"name": f"{fam} strong default", "config": strong, "estimate": est_strong}]
-    ctx.log.decide("baseline", "strong default", f"{fam}: AdamW, cosine, "
-                   f"{'label smoothing, ' if ctx.prepared.task == 'classification' else ''}"
-                   f"{strong.train.epochs} epochs: {describe(est_strong)}",
-                   f"{fam} default candidate")
-    beaten = est_strong["dev_error"] is not None and best["dev_error"] is not None and \
-        est_strong["dev_error"] <= best["dev_error"]
-    if beaten:  # the sweep's best-of-K, biased low, is already worse: no estimate needed
-        ctx.log.decide("baseline", "sweep beaten", f"{fam}: strong default "
-                       f"{fmt(est_strong['dev_error'])} ≤ the sweep's best member "
-                       f"{fmt(best['dev_error'])}", "drop the sweep candidate")
-        return out
-    est_swept = _estimate(ctx, swept, f"baseline/{fam}/sweep", clock.remaining)
-    ctx.log.decide("baseline", "sweep winner re-estimated",
-                   f"{fam} α={lr:.3g}: {describe(est_swept)}", f"{fam} sweep candidate")
-    return [*out, {"name": f"{fam} α={lr:.3g}", "config": swept, "estimate": est_swept}]
+                   f"{fam} candidate")
+    cfg = single_config(start, **{"optimizer.lr": lr, "train.epochs": epochs,
+                                  "train.early_stopping": None})
+    return {"family": fam, "row": best, "lr": lr, "config": cfg}
 
 
 def _estimate(ctx: Context, cfg: RunConfig, label: str, seconds: float) -> dict[str, Any]:

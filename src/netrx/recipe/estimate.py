@@ -109,7 +109,7 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
 def describe(e: dict[str, Any]) -> str:
     """``dev 0.0412 ± 0.0031 (5 folds × 8 seeds)`` for the decision log."""
     if e.get("dev_error") is None:
-        return "every member diverged"
+        return f"all {e['members']} members of {e['folds']} fit(s) diverged"
     where = f"{e['folds']} folds × {e['members']} seeds" if e["folds"] > 1 else \
         f"{e['members']} fresh seeds"
     return f"dev {e['dev_error']:.4g} ± {e['dev_se']:.2g} ({where})"
