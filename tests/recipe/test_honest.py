@@ -121,3 +121,35 @@ def test_a_killed_attempt_is_charged_through_its_heartbeat(tmp_path):
     result = improve("iris", budget=10.0, out=str(tmp_path), name="h", members=2,
                      log=lambda line: None)
     assert result.seconds >= 9.5  # the killed attempt's 9.5 s counted, not the saved 1.0
+
+
+def test_a_trial_that_won_by_luck_does_not_replace_a_better_default(tmp_path, monkeypatch):
+    """breast_cancer, 2 minutes: a search 'won' on a lucky dev error and improve ended
+    below the defaults. A round's winner must beat the current config on a fresh estimate,
+    not on the trial's own dev error: here a weak config (one hidden unit, a learning rate
+    near 0) reports a perfect trial and is still rejected."""
+    from types import SimpleNamespace
+
+    from test_parts import _round_context
+
+    import netrx.tune
+    from netrx.recipe.round import round_step
+
+    ctx, state = _round_context(tmp_path, total=60.0)
+    weak = single_config(ctx.cfg0, **{"model.hidden": [1], "optimizer.lr": 1e-7,
+                                      "train.epochs": 3})
+
+    def lucky(data, **kw):
+        return SimpleNamespace(best={"number": 0, "value": 0.0, "values": {}},
+                               best_config=weak, run_dir=tmp_path / "tune",
+                               study=SimpleNamespace(trials=[1]))
+
+    monkeypatch.setattr(netrx.tune, "tune", lucky)
+    cfg = single_config(ctx.cfg0, **{"train.epochs": 20}).model_dump(mode="json")
+    current = {"config": cfg, "train_error": 0.3, "dev_error": 0.1, "seconds": 0.5,
+               "epochs_run": 20, "step": "baseline"}
+    outcome = round_step(ctx, "round1", current)
+    assert not outcome["accepted"] and not outcome["stop"]  # a miss: another round may try
+    last = state.data["decisions"][-1]
+    assert last["rule"] == "no dev gain" and "(dev 0)" in last["numbers"]
+    assert "estimated dev" in last["numbers"]
