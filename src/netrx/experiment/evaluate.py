@@ -2,9 +2,10 @@
 loss and error per member, with each member's hyperparameters), the error of an ensemble
 on a split, and the one look at the test set for the chosen predictor — one member, or
 the mean of several members' predictions, ŷ = (1/|S|) Σ_{k∈S} ŷ_k — with the test
-confusion matrix (counts[true, predicted]) for classifiers; and :class:`RunResult`, what a
-finished run holds. ``netrx train`` (:mod:`netrx.experiment.execute`) and ``netrx
-improve`` (:mod:`netrx.recipe.final`) both use it."""
+confusion matrix (counts[true, predicted]) and predicted probabilities for classifiers;
+and :class:`RunResult`, what a finished run holds. ``netrx train``
+(:mod:`netrx.experiment.execute`) and ``netrx improve`` (:mod:`netrx.recipe.final`) both
+use it."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class RunResult:
     seconds: float
     run_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-    #: regression: the chosen predictor's test predictions and targets, in target units
+    #: the chosen predictor's test predictions and targets (regression: in target units;
+    #: classification: class names and p_<class> probabilities), test_predictions.csv
     test_predictions: dict[str, np.ndarray] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -155,7 +157,12 @@ def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
 @torch.no_grad()
 def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> dict[str, Any]:
     """The one look at the test set: the error (and loss, confusion matrix) of the chosen
-    predictor: one member, or the average of ``members``' probabilities (no loss then)."""
+    predictor: one member, or the average of ``members``' probabilities (no loss then).
+
+    ``predictions`` holds its test predictions as columns: regression ``y`` and
+    ``prediction`` in target units; classification ``y`` and ``prediction`` (class names)
+    and ``p_<class>``, the predicted probability of each class (softmax, or σ(z) and
+    1 − σ(z) for one logit; the ensemble's mean), also as ``probabilities`` [n, C] (float32)."""
     obj = prepared.objective
     X, y = as_tensors(prepared.splits.test, pop, prepared)
     out: dict[str, Any] = {"loss": None, "confusion": None}
@@ -181,4 +188,28 @@ def evaluate_test(pop: Population, prepared: Prepared, members: list[int]) -> di
         n = max(prepared.dataset.n_classes, 2)
         counts = torch.bincount(y.long() * n + pred, minlength=n * n).view(n, n)
         out["confusion"] = counts.cpu().tolist()
+        proba = as_probabilities(probs, obj.name) if len(members) == 1 else probs
+        out["probabilities"] = proba.float().cpu().numpy()
+        out["predictions"] = class_predictions(y.long().cpu().numpy(), pred.cpu().numpy(),
+                                               out["probabilities"], prepared.dataset.classes)
     return out
+
+
+def as_probabilities(z: torch.Tensor, objective: str) -> torch.Tensor:
+    """A classifier's logits [..., C] as probabilities: softmax, or [1 − σ(z), σ(z)] for
+    one logit (``bce``)."""
+    if objective == "bce":
+        p1 = torch.sigmoid(z.squeeze(-1))
+        return torch.stack([1 - p1, p1], dim=-1)
+    return torch.softmax(z, dim=-1)
+
+
+def class_predictions(y: np.ndarray, pred: np.ndarray, probs: np.ndarray,
+                      classes: Any) -> dict[str, np.ndarray]:
+    """The columns of a classifier's ``test_predictions.csv``: ``y`` and ``prediction`` as
+    class names, then ``p_<class>`` for each class."""
+    names = np.asarray([str(c) for c in classes] or
+                       [str(i) for i in range(probs.shape[1])], dtype=object)
+    columns = {"y": names[y], "prediction": names[pred]}
+    columns.update({f"p_{c}": probs[:, i] for i, c in enumerate(names)})
+    return columns

@@ -7,6 +7,7 @@ from a finished run at any time.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,12 @@ def color(k: int) -> str:
 
     palette = qualitative.Plotly + qualitative.D3
     return palette[int(k) % len(palette)]
+
+
+def plain(text: Any) -> str:
+    """A user string (class, column name) for a plotly label: ``<``, ``>`` and ``&`` as
+    entities, so that plotly shows a ``<b>`` in a name instead of obeying it."""
+    return html.escape(str(text), quote=False)
 
 
 def _go():
@@ -105,7 +112,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str]) ->
     """Test-set confusion matrix of the chosen model (rows: true, columns: predicted)."""
     go = _go()
     m = np.asarray(matrix)
-    labels = [str(c) for c in classes] or [str(i) for i in range(len(m))]
+    labels = [plain(c) for c in classes] or [str(i) for i in range(len(m))]
     fig = go.Figure(go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues",
                                text=m, texttemplate="%{text}", hovertemplate=
                                "true %{y}, predicted %{x}: %{z}<extra></extra>"))

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from netrx.diagnose.classification import per_class, reliability
 from netrx.errors import RunDirError
-from netrx.report import figures
+from netrx.report import evaluation, figures
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;
@@ -130,9 +131,14 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                 f"netrx {summary.get('versions', {}).get('netrx', '?')}")
     _data_section(page, summary, pre)
     _final_section(page, summary)
-    predictions = _read_csv(d / "test_predictions.csv")
-    if predictions is not None and len(predictions):
-        page.section("Test predictions", page.figure(figures.predicted_vs_actual(predictions)))
+    if summary.get("task") == "regression":
+        predictions = _read_csv(d / "test_predictions.csv")
+        if predictions is not None and len(predictions):
+            page.section("Test predictions",
+                         page.figure(figures.predicted_vs_actual(predictions)))
+    else:
+        _classification_sections(page, d, summary)
+    _importance_section(page, _read_json(d / "importance_features.json"))
     decisions = _read_json(d / "decisions.json")
     if decisions:
         page.section("Decision log", table(decisions))
@@ -228,6 +234,45 @@ def _final_section(page: Page, summary: dict) -> None:
         parts.append("<h3>Members</h3>" + table(sorted(
             members, key=lambda m: (m.get("dev_error") is None, m.get("dev_error") or 0)), cols))
     page.section("Final metrics", *parts)
+
+
+def _classification_sections(page: Page, d: Path, summary: dict) -> None:
+    """Per-class metrics, ROC and precision–recall (binary) and calibration, from the
+    chosen predictor's ``test_predictions.csv``."""
+    preds = evaluation.read_class_predictions(d / "test_predictions.csv",
+                                              list(summary.get("classes") or []))
+    if preds is None:
+        return
+    metrics = per_class(preds.y, preds.pred, len(preds.classes))
+    page.section("Per-class metrics (test set)",
+                 "<p class='muted'>precision = TP/(TP+FP), recall = TP/(TP+FN), F1 their "
+                 "harmonic mean; support = test examples of the class.</p>",
+                 table(metrics.rows(preds.classes),
+                       ["class", "precision", "recall", "f1", "support"]))
+    if preds.binary:
+        fig, area, ap = evaluation.roc_pr(preds)
+        page.section("ROC and precision–recall (test set)",
+                     f"<p class='verdict'>AUC {area:.4f} · average precision {ap:.4f} "
+                     f"(positive class {esc(preds.classes[1])})</p>", page.figure(fig))
+    rel = reliability(preds.y, preds.probs)
+    page.section("Calibration (test set)",
+                 f"<p class='verdict'>expected calibration error {rel.ece:.4f}</p>"
+                 "<p class='muted'>ECE = Σ_b n_b/n |acc_b − conf_b| over 10 bins of the "
+                 "largest predicted probability; bars below the diagonal mean "
+                 "over-confidence.</p>", page.figure(evaluation.reliability_diagram(rel)))
+
+
+def _importance_section(page: Page, importance: dict | None) -> None:
+    """Permutation importance of a table's columns on dev (``importance_features.json``)."""
+    fig = evaluation.importance_bars(importance) if isinstance(importance, dict) else None
+    if fig is None:
+        return
+    page.section("Feature importance (dev set)",
+                 f"<p class='muted'>Each column's values are shuffled across "
+                 f"{esc(importance.get('rows'))} dev rows, {esc(importance.get('repeats'))} "
+                 "times; the bar is the rise in dev error of the chosen model (a one-hot "
+                 "text column is shuffled as one). ≈ 0: the model does not use it.</p>",
+                 page.figure(fig))
 
 
 def _search_section(page: Page, d: Path) -> None:
