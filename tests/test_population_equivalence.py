@@ -20,9 +20,9 @@ def _data(n=192, d=10, c=3, seed=1):
     return X, y
 
 
-def _vmap_forward(pop, x, train):
+def _vmap_forward(pop, x, train, key):
     pop.template.train(train)
-    return pop._vmapped(pop.params, pop.buffers, x)
+    return pop._vmapped(pop.params, pop.buffers, x, key)
 
 
 @pytest.mark.parametrize("options", [{}, {"dropout": 0.3}, {"batch_norm": True},
@@ -37,13 +37,14 @@ def test_layer_plan_matches_vmap_outputs_gradients_and_buffers(options):
         for n, b in pop.buffers.items():
             b.copy_(buffers0[n])
         pop.flat_grad.zero_()
-        torch.manual_seed(3)  # same dropout masks for both routes
+        # same dropout masks for both routes: the members' streams, not torch's generator
         out = forward()
         (out.square().sum(-1) * torch.arange(1.0, 5.0).unsqueeze(1)).sum().backward()
         return out.detach(), pop.flat_grad.clone(), {n: b.clone() for n, b in pop.buffers.items()}
 
+    key = pop.streams.key()  # the forward pass advances the streams after drawing from it
     fast = run(lambda: pop.forward(x, train=True))
-    ref = run(lambda: _vmap_forward(pop, x, True))
+    ref = run(lambda: _vmap_forward(pop, x, True, key))
     torch.testing.assert_close(fast[0], ref[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fast[1], ref[1], rtol=1e-5, atol=1e-6)
     for n in fast[2]:

@@ -10,7 +10,6 @@ import netrx.recipe.baseline as recipe_baseline
 import netrx.recipe.estimate as recipe_estimate
 import netrx.recipe.final as recipe_final
 import netrx.recipe.plan as recipe
-import netrx.recipe.round as recipe_round
 import netrx.recipe.steps as recipe_steps
 from netrx.recipe.plan import improve
 from netrx.train.deadline import Budget

@@ -5,6 +5,10 @@ draw (shift, scale, flip, angle, noise, ...) is made independently for each
 member and each example, and every continuous strength may be a float or a
 [K] tensor (one value per member, so that a search can vary it). Only
 ``fit``'s ``augment`` hook calls these; dev and test data are never augmented.
+Inside ``fit`` every draw comes from the member's own stream
+(:mod:`netrx.population.streams`: its seed, its step and one stream id per kind of
+draw), so member k's batches are augmented exactly as in the single run with its seed,
+whatever K and its neighbours; called on their own, they draw from torch's generator.
 
 Written with plain tensor operations (``gather``, ``affine_grid``,
 ``grid_sample``) rather than kornia: no extra dependency, and per-member
@@ -38,9 +42,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from netrx.errors import ConfigError
+from netrx.population import streams
 from netrx.registry import AUGMENTATIONS
 
 Strength = float | Tensor
+
+# one stream id per kind of draw (ids below streams.LAYER_STREAMS are augmentation's)
+_SHIFT, _STRETCH, _SCALE, _NOISE, _FLIP, _DX, _DY, _ANGLE, _ZOOM, _CONTRAST, _BRIGHTNESS = \
+    range(1, 12)
 
 
 def _col(h: Strength, like: Tensor, dims: int = 1) -> Strength:
@@ -50,9 +59,9 @@ def _col(h: Strength, like: Tensor, dims: int = 1) -> Strength:
     return float(h)
 
 
-def _uniform(shape: Sequence[int], half_width: Strength, like: Tensor) -> Tensor:
+def _uniform(shape: Sequence[int], half_width: Strength, like: Tensor, stream: int) -> Tensor:
     """U[−w, w] draws of ``shape`` [K, B] (``w`` a float or [K])."""
-    u = torch.rand(*shape, device=like.device, dtype=like.dtype) * 2 - 1
+    u = streams.uniform(shape, stream, device=like.device, dtype=like.dtype) * 2 - 1
     return u * _col(half_width, like)
 
 
@@ -72,7 +81,7 @@ def _check(name: str, h: Strength, high: float | None = None) -> None:
 
 def add_noise(x: Tensor, sigma: Strength) -> Tensor:
     """x' = x + σ·ε, ε ~ N(0, 1), per element; σ a float or [K]."""
-    return x + torch.randn_like(x) * _col(sigma, x, x.dim() - 1)
+    return x + streams.normal_like(x, _NOISE) * _col(sigma, x, x.dim() - 1)
 
 
 # -- 1-D signals -------------------------------------------------------------------------
@@ -130,12 +139,12 @@ class SignalAugment:
         K, B = x.shape[:2]
         if self._warp:
             S = _col(self.shift, x)  # s ~ U{−S..S}: floor(u·(2S + 1)) − S, u ~ U[0, 1)
-            u = torch.rand(K, B, device=x.device, dtype=x.dtype)
+            u = streams.uniform((K, B), _SHIFT, device=x.device, dtype=x.dtype)
             s = torch.clamp(torch.floor(u * (2 * S + 1)), max=2 * S) - S
-            r = 1 + _uniform((K, B), self.stretch, x)
+            r = 1 + _uniform((K, B), self.stretch, x, _STRETCH)
             x = warp_signal(x, s, r)
         if self._scale:
-            x = x * (1 + _uniform((K, B), self.scale, x)).view(K, B, 1, 1)
+            x = x * (1 + _uniform((K, B), self.scale, x, _SCALE)).view(K, B, 1, 1)
         if self._noise:
             x = add_noise(x, self.noise)
         return x.squeeze(2) if squeeze else x
@@ -207,20 +216,20 @@ class ImageAugment:
         K, B = x.shape[:2]
         P = int(self.crop_padding)
         if self._warp:
-            flip = (torch.rand(K, B, device=x.device) < 0.5) if self.flip else \
-                torch.zeros(K, B, dtype=torch.bool, device=x.device)
-            shifts = torch.randint(-P, P + 1, (2, K, B), device=x.device).to(x.dtype)
-            angle = _uniform((K, B), self.rotate, x)
-            zoom = 1 + _uniform((K, B), self.scale, x)
+            flip = (streams.uniform((K, B), _FLIP, device=x.device) < 0.5) if self.flip \
+                else torch.zeros(K, B, dtype=torch.bool, device=x.device)
+            dx, dy = (streams.integers(-P, P + 1, (K, B), s, device=x.device).to(x.dtype)
+                      for s in (_DX, _DY))
+            angle = _uniform((K, B), self.rotate, x, _ANGLE)
+            zoom = 1 + _uniform((K, B), self.scale, x, _ZOOM)
             x = warp_images(x.flatten(0, 1), flip=flip.flatten(), angle=angle.flatten(),
-                            zoom=zoom.flatten(), dx=shifts[0].flatten(),
-                            dy=shifts[1].flatten()).view_as(x)
+                            zoom=zoom.flatten(), dx=dx.flatten(), dy=dy.flatten()).view_as(x)
         if self._contrast:
             mean = x.mean(dim=(2, 3, 4), keepdim=True)
-            c = (1 + _uniform((K, B), self.contrast, x)).view(K, B, 1, 1, 1)
+            c = (1 + _uniform((K, B), self.contrast, x, _CONTRAST)).view(K, B, 1, 1, 1)
             x = mean + c * (x - mean)
         if self._brightness:
-            x = x + _uniform((K, B), self.brightness, x).view(K, B, 1, 1, 1)
+            x = x + _uniform((K, B), self.brightness, x, _BRIGHTNESS).view(K, B, 1, 1, 1)
         return add_noise(x, self.noise) if self._noise else x
 
 

@@ -2,8 +2,11 @@
 
 Inside a population each member sees its own slice of every parameter and
 buffer (``torch.func.vmap`` over the stacked member dimension), so a buffer
-such as the dropout rate ``p`` can differ from member to member, and random
-masks are drawn independently per member.
+such as the dropout rate ``p`` can differ from member to member. Random masks
+come from the member's own stream (:mod:`netrx.population.streams`: its seed,
+its step and the layer's stream id), so member k draws the masks of the single
+run with its seed whatever the population around it; a layer used on its own,
+outside a population, draws from torch's global generator.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from netrx.nn.init import init_weight_
+from netrx.population.streams import LAYER_STREAMS, bernoulli_like
 
 
 class NamedInit:
@@ -54,8 +58,12 @@ class Dropout(nn.Module):
     """Inverted dropout with drop rate p = 1 − keep_prob held in a buffer (one per member).
 
     Training: d ~ Bernoulli(keep_prob); a := a ⊙ d / keep_prob, so E[a] is
-    unchanged and nothing needs rescaling at test time. Evaluation: identity.
+    unchanged and nothing needs rescaling at test time. Evaluation: identity
+    (nothing is drawn).
     """
+
+    draws_random = True
+    stream = LAYER_STREAMS  # the population numbers its random layers (number_layers)
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
@@ -69,7 +77,7 @@ class Dropout(nn.Module):
         if not self.training:
             return a
         keep = 1.0 - self.p
-        return a * (torch.rand_like(a) < keep) / keep
+        return a * bernoulli_like(a, keep, self.stream) / keep
 
     def extra_repr(self) -> str:
         return f"p={float(self.p) if self.p.dim() == 0 and not self.p.is_meta else 'per member'}"
@@ -90,6 +98,9 @@ class DropConnect(Linear):
     per member).
     """
 
+    draws_random = True
+    stream = LAYER_STREAMS
+
     def __init__(self, in_features: int, out_features: int, *, p: float = 0.5,
                  init: str = "he", bias: bool = True) -> None:
         if not 0.0 <= p < 1.0:
@@ -103,7 +114,7 @@ class DropConnect(Linear):
         if not self.training:
             return nn.functional.linear(a, self.weight, self.bias)
         keep = 1.0 - self.p
-        w = self.weight * (torch.rand_like(self.weight) < keep) / keep
+        w = self.weight * bernoulli_like(self.weight, keep, self.stream) / keep
         return nn.functional.linear(a, w, self.bias)
 
 

@@ -3,6 +3,8 @@
 - :mod:`~netrx.population.population`: :class:`Population`, parameters stored as one flat
   [K, P] tensor, forward through ``vmap(functional_call)`` (a bound module at K = 1);
 - :mod:`~netrx.population.batched`: the fast routes (batched matmuls for Linear layers);
+- :mod:`~netrx.population.streams`: every member's own random stream (seed, step counter),
+  from which dropout, DropConnect and augmentation draw;
 - :mod:`~netrx.population.device`: ``auto | cpu | cuda``.
 """
 

@@ -10,8 +10,9 @@ the same outputs and gradients:
   z = b + a·Wᵀ for all members in one ``torch.baddbmm`` ([K, B, in] × [K, in, out] with
   the bias as the added term), a pointwise activation acts on the stacked [K, B, ...]
   tensor as it is (a ReLU right after a Linear in place, on the Linear's fresh output),
-  and any other child runs under vmap on its own (randomness
-  ``"different"``), so every layer still works and dropout masks are drawn as before.
+  and any other child runs under vmap on its own, given each member's stream key
+  (:mod:`netrx.population.streams`), so every layer still works and dropout masks are
+  the ones the whole-module vmap draws.
 - :func:`bind_single` (K = 1): a real copy of the module whose parameters and buffers are
   views of member 0's storage, so the forward pass is a plain module call.
 
@@ -26,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules import module as _module
+
+from netrx.population.streams import drawing
 
 #: parameter-free activations that act elementwise, so [K, B, ...] needs no vmap
 POINTWISE: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU,
@@ -58,18 +61,20 @@ class _Child:
         pre = f"{name}."
         self.param_keys = [(n[len(pre):], n) for n in params if n.startswith(pre)]
         self.buffer_keys = [(n[len(pre):], n) for n in buffers if n.startswith(pre)]
-        self.vmapped = vmap(self._call, in_dims=(0, 0, 0), randomness="different")
+        self.vmapped = vmap(self._call, in_dims=(0, 0, 0, 0), randomness="different")
         direct = type(module).forward is nn.Linear.forward and isinstance(module, nn.Linear)
         self.linear = (f"{pre}weight", f"{pre}bias" if module.bias is not None else None) \
             if direct and f"{pre}weight" in params else None
         self.pointwise = type(module) in POINTWISE
         self.relu = type(module) is nn.ReLU
 
-    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.module, (params, buffers), (x,))
+    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
+              key: Tensor) -> Tensor:
+        with drawing(key):
+            return functional_call(self.module, (params, buffers), (x,))
 
     def __call__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
-                 fresh: bool) -> tuple[Tensor, bool]:
+                 fresh: bool, key: Tensor) -> tuple[Tensor, bool]:
         """The child's output, and whether it is a new tensor that only this pass holds
         (``fresh``: a ReLU may then act in place, sparing one [K, B, ...] allocation;
         baddbmm's backward does not need its own output, ReLU's keeps its result)."""
@@ -85,7 +90,7 @@ class _Child:
             if self.pointwise:
                 return self.module(x), False
         return self.vmapped({k: params[n] for k, n in self.param_keys},
-                            {k: buffers[n] for k, n in self.buffer_keys}, x), False
+                            {k: buffers[n] for k, n in self.buffer_keys}, x, key), False
 
 
 class LayerPlan:
@@ -110,10 +115,12 @@ class LayerPlan:
     def usable(self) -> bool:
         return not (_hooked(self.template) or _global_hooks())
 
-    def __call__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+    def __call__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
+                 key: Tensor) -> Tensor:
+        """Outputs [K, B, ...]; ``key`` is the members' [K] stream key."""
         fresh = False
         for child in self.children:
-            x, fresh = child(params, buffers, x, fresh)
+            x, fresh = child(params, buffers, x, fresh, key)
         return x
 
 

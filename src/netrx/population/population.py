@@ -8,10 +8,16 @@ handful of fused operations. Buffers (batch-norm statistics, dropout rates)
 are stacked per name, [K, ...].
 
 The forward pass of K > 1 members goes through ``torch.func.functional_call``
-under ``torch.func.vmap`` (randomness ``"different"``: every member draws its
-own dropout masks). K = 1 calls the module directly, without vmap. The shortcuts of
+under ``torch.func.vmap``. K = 1 calls the module directly, without vmap. The shortcuts of
 :mod:`netrx.population.batched` compute the same function faster where they apply (the Linear
 layers of an ``nn.Sequential`` as one ``baddbmm`` each; K = 1 as a plain module call).
+
+Randomness is per member (:mod:`netrx.population.streams`): member k draws its dropout
+and DropConnect masks from its own stream, a function of its seed, its step counter
+(``streams.steps``: the training-mode forward passes it has made) and the layer, so that
+member k equals the single run with its seed, whatever K and its neighbours are; a
+member restarted by :meth:`Population.reinit_member` draws as a fresh run with its new
+seed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from torch.func import functional_call, vmap
 from netrx.errors import ConfigError
 from netrx.population.batched import LayerPlan, bind_single
 from netrx.population.device import resolve_device
+from netrx.population.streams import MemberStreams, drawing, number_layers
 
 #: autograd's warning about our gradient views: they share one flat buffer on purpose,
 #: and the strided grads do not "impair performance" here (silenced inside fit only)
@@ -99,6 +106,8 @@ class Population:
         self.device = resolve_device(device)
         self.dtype = dtype
         base = copy.deepcopy(module).cpu()
+        # stream ids of the random layers, carried by every copy
+        self._random_layers = number_layers(base)
         copies = [reinitialize(copy.deepcopy(base), s) if reinit else base for s in self.seeds]
 
         named = [(n, p) for n, p in base.named_parameters()]
@@ -135,8 +144,15 @@ class Population:
         self.template = copy.deepcopy(base).to("meta")
         self.stopped = torch.zeros(K, dtype=torch.bool, device=self.device)
         self.diverged = torch.zeros(K, dtype=torch.bool, device=self.device)
-        self._vmapped = vmap(self._call, in_dims=(0, 0, 0), randomness="different")
+        #: every member's random stream: seed and step counter, [K] each, on the device
+        self.streams = MemberStreams(self.seeds, self.device)
+        self._unread_key = torch.zeros(K, dtype=torch.int64, device=self.device)
+        # (randomness "different" only matters to layers that draw from torch's generator,
+        # e.g. a torch.nn.Dropout in a user's module; netrx's layers draw from the streams)
+        self._vmapped = vmap(self._call, in_dims=(0, 0, 0, 0), randomness="different")
         self._vmapped_shared = vmap(self._call, in_dims=(0, 0, None), randomness="different")
+        self._vmapped_shared_keyed = vmap(self._call, in_dims=(0, 0, None, 0),
+                                          randomness="different")
         # faster routes to the same function (netrx.population.batched): baddbmm for the Linear
         # layers of a Sequential when K > 1, a plain module call on views of member 0 when K = 1
         self._plan = LayerPlan.build(self.template, self.params, self.buffers) if K > 1 \
@@ -147,28 +163,44 @@ class Population:
                          *(self._single.modules() if self._single is not None else ())]
 
     # -- forward -----------------------------------------------------------------
-    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.template, (params, buffers), (x,))
+    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
+              key: Tensor | None = None) -> Tensor:
+        with drawing(key):
+            return functional_call(self.template, (params, buffers), (x,))
 
     def forward(self, x: Tensor, *, train: bool, shared: bool = False) -> Tensor:
         """Outputs [K, B, ...] for inputs [K, B, ...] (``shared=False``) or one batch
-        [B, ...] seen by every member (``shared=True``)."""
+        [B, ...] seen by every member (``shared=True``). A training-mode pass draws its
+        masks from every member's current stream key and then advances the members' step
+        counters (``streams.advance()``); an evaluation pass draws nothing."""
         if any(m.training != train for m in self._all_modules):  # Module.train costs ~20 µs
             self.template.train(train)
             if self._single is not None:
                 self._single.train(train)
+        out = self._route(x, train, shared)
+        if train:
+            self.streams.advance()
+        return out
+
+    __call__ = forward
+
+    def _route(self, x: Tensor, train: bool, shared: bool) -> Tensor:
+        # [K]; a model without random layers gets a placeholder (nothing reads it)
+        key = self.streams.key() if self._random_layers else self._unread_key
         if self._single is not None:
-            return self._single(x if shared else x[0]).unsqueeze(0)
+            with drawing(key[0]):
+                return self._single(x if shared else x[0]).unsqueeze(0)
         if self._plan is not None and not shared and self._plan.usable():
-            return self._plan(self.params, self.buffers, x)
+            return self._plan(self.params, self.buffers, x, key)
         if self.members == 1:
             params = {n: p[0] for n, p in self.params.items()}
             buffers = {n: b[0] for n, b in self.buffers.items()}
-            return self._call(params, buffers, x if shared else x[0]).unsqueeze(0)
-        fn = self._vmapped_shared if shared else self._vmapped
-        return fn(self.params, self.buffers, x)
-
-    __call__ = forward
+            return self._call(params, buffers, x if shared else x[0], key[0]).unsqueeze(0)
+        if not shared:
+            return self._vmapped(self.params, self.buffers, x, key)
+        if not train:
+            return self._vmapped_shared(self.params, self.buffers, x)
+        return self._vmapped_shared_keyed(self.params, self.buffers, x, key)
 
     @torch.no_grad()
     def predict(self, X: Tensor, *, batch_size: int = 2048) -> Tensor:
@@ -203,8 +235,9 @@ class Population:
         """Start member k afresh from ``seed``, as member 0 of ``Population(module, 1,
         seed=seed)`` would be: new parameters, batch-norm statistics reset (every buffer
         that ``reset_parameters`` resets); other buffers (per-member dropout rates) keep
-        member k's values. Clears ``stopped[k]`` and ``diverged[k]``; the optimizer state
-        is the caller's (a tuner refilling a slot resets its rows)."""
+        member k's values; its random stream restarts from ``seed`` at step 0. Clears
+        ``stopped[k]`` and ``diverged[k]``; the optimizer state is the caller's (a tuner
+        refilling a slot resets its rows)."""
         if not 0 <= k < self.members:
             raise ConfigError(f"member {k} does not exist; the population has {self.members}")
         module = copy.deepcopy(self.template).to_empty(device="cpu")
@@ -217,6 +250,7 @@ class Population:
         for n, b in module.named_buffers():
             self.buffers[n][k].copy_(b)
         self.seeds[k] = int(seed)
+        self.streams.reset(k, int(seed))
         self.stopped[k] = False
         self.diverged[k] = False
 

@@ -1,4 +1,9 @@
-"""``fit``: mini-batches → per-member loss → one backward → optimizer → callbacks."""
+"""``fit``: mini-batches → per-member loss → one backward → optimizer → callbacks.
+
+Every random draw of a step (augmentation, dropout and DropConnect masks) comes from the
+member's own stream (:mod:`netrx.population.streams`), whose step counter the training
+forward pass advances on the device, so member k trains as the single run with its seed
+would."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from netrx.data.batches import MiniBatches
 from netrx.errors import ConfigError, DataError, DivergedError
 from netrx.optim.base import Transform
 from netrx.population.population import Population, training_scope
+from netrx.population.streams import drawing
 from netrx.train.callbacks import Callback, EpochLog, FitState, History
 from netrx.train.losses import Objective, objective_for, target_dtype
 
@@ -135,6 +141,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     zero = torch.zeros((), device=pop.device, dtype=pop.dtype)
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
     with training_scope(), torch.random.fork_rng(devices=rng_devices):
+        # netrx's own draws use the members' streams; this seeds only what a user's module
+        # draws from torch's generator (e.g. torch.nn.Dropout), for repeatable runs
         torch.manual_seed(pop.seeds[0])
         if resume is not None:
             from netrx.train.checkpoint import load_checkpoint
@@ -150,7 +158,8 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             for idx in batches.epoch():
                 x, y = Xt[idx], yt[idx]
                 if augment is not None:
-                    x = augment(x)
+                    with drawing(pop.streams.key()):  # the key the forward pass draws from
+                        x = augment(x)
                 saved = {n: b.clone() for n, b in pop.buffers.items()}
                 out = pop.forward(x, train=True)
                 per_member = objective.fit_loss(out, y)
