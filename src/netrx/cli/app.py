@@ -9,7 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from netrx.cli.console import print_datasets, print_playground, print_result
+from netrx.cli.console import (
+    print_datasets,
+    print_interrupted,
+    print_playground,
+    print_result,
+)
 from netrx.cli.flags import (
     BatchSizeOpt,
     DropOpt,
@@ -51,6 +56,14 @@ def _root(version: Annotated[bool, typer.Option(
     """netrx: train, diagnose and improve deep networks with the course's playbook."""
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr as one line, however wide the terminal (or none)."""
+    from rich.markup import escape
+
+    line = " ".join(message.split("\n"))
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 def friendly(fn):
     """Print NetrxError messages without a traceback and exit with status 2."""
 
@@ -58,10 +71,14 @@ def friendly(fn):
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except NetrxError as e:
-            from rich.markup import escape
+        except (NetrxError, OSError) as e:
+            from netrx.files import write_error
 
-            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+            if not isinstance(e, NetrxError):  # a full disk, no permission: else a bug
+                e = write_error(getattr(e, "filename", None) or "a file", e)
+                if not isinstance(e, NetrxError):
+                    raise
+            print_error(str(e))
             raise typer.Exit(2) from None
 
     return wrapper
@@ -137,28 +154,35 @@ def train(
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
     resume: Annotated[bool, typer.Option(help="carry on an interrupted run of this name")] = False,
+    force: Annotated[bool, typer.Option(
+        help="train even when the members look too many for the memory there is")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
     given = dict(locals())  # every option, by its flat name (netrx.config.FLAT_KEYS)
     from netrx.cli.flags import train_config
     from netrx.experiment import run
+    from netrx.experiment.execute import default_name, partial_dir, resume_command
+    from netrx.report import build_report
 
+    if resume and config is None and name is not None:  # the interrupted run's own config
+        from netrx.files import check_name
+
+        saved = Path(out or "runs") / f"{check_name(name)}.partial" / "config.yaml"
+        given["config"] = saved if saved.is_file() else None
     cfg = train_config(given)
     if resume and cfg.name is None:
         raise ConfigError("--resume needs the --name of the interrupted run")
+    if cfg.name is None:
+        cfg = cfg.model_copy(update={"name": default_name(cfg)})
     try:
-        result = run(cfg, progress=not quiet, resume=resume)
+        result = run(cfg, progress=not quiet, resume=resume, force=force, finish=build_report)
     except KeyboardInterrupt:
-        partial = Path(cfg.out) / f"{cfg.name}.partial"
-        err_console.print(f"interrupted; the last completed epoch is saved in {partial}. "
-                          f"Resume with: netrx train {partial}/config.yaml --resume")
+        print_interrupted(err_console, partial_dir(cfg), resume_command(partial_dir(cfg)))
         raise typer.Exit(130) from None
     print_result(console, result)
     if result.run_dir is not None:
-        from netrx.report import build_report
-
-        console.print(f"report: {build_report(result.run_dir)}")
+        console.print(f"report: {result.run_dir / 'report.html'}", highlight=False)
 
 
 @app.command()
@@ -278,14 +302,18 @@ def playground(
 @app.command()
 @friendly
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    run_dir: Annotated[Path, typer.Argument(
+        help="a finished run directory, or a tune run directory (the study's report)")],
     out: Annotated[Path | None, typer.Option(help="where to write (default RUN_DIR/report.html)")]
     = None,
 ) -> None:
-    """Write the self-contained HTML report of a run (plotly, readable offline)."""
+    """Write the self-contained HTML report of a run or of a study (plotly, readable
+    offline)."""
     from netrx.report import build_report
+    from netrx.report.study import build_study_report, is_study_dir
 
-    console.print(f"report written to {build_report(run_dir, out)}")
+    build = build_study_report if is_study_dir(run_dir) else build_report
+    console.print(f"report written to {build(run_dir, out)}")
 
 
 @app.command()
@@ -320,7 +348,10 @@ def tune(
     """Search hyperparameters on the right scales, trials streaming through population
     slots; writes runs/<name>/ (study.db, best.yaml, trials.csv, importance.json, ...)."""
     from netrx.cli.tune import run_tune
+    from netrx.files import check_name
 
+    if name is not None:
+        check_name(name)
     code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
                     trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
                     workers=workers, study=study, name=name, out=out, device=device,
@@ -360,7 +391,10 @@ def improve(
     """The whole playbook hands-free: baseline, diagnose, prescribe, tune, repeat, then
     single vs ensemble vs Polyak on dev and the test set once; writes runs/<name>/."""
     from netrx.cli.improve_view import run_improve
+    from netrx.files import check_name
 
+    if name is not None:
+        check_name(name)
     data = data_flags(task=task, impute=impute, drop=drop, features=features)
     code = run_improve(source, console=console, err_console=err_console, quiet=quiet,
                        budget=budget, target_error=target_error, family=family, out=out,
@@ -368,3 +402,27 @@ def improve(
                        data=data, overwrite=overwrite)
     if code:
         raise typer.Exit(code)
+
+
+# commands kept in their own modules (registered last: they use friendly and console)
+from netrx.cli import compare as _compare  # noqa: E402
+from netrx.cli import dashboard as _dashboard  # noqa: E402
+from netrx.cli import lr_find as _lr_find  # noqa: E402
+
+_compare.register(app)
+_dashboard.register(app)
+_lr_find.register(app, friendly, console)
+
+
+def _one_line_paragraphs() -> None:
+    """Help texts from docstrings with each paragraph on one line: rich keeps a
+    docstring's line breaks, which wraps ``netrx --help`` mid-sentence."""
+    import inspect
+
+    for command in app.registered_commands:
+        if command.help is None and command.callback is not None:
+            doc = inspect.getdoc(command.callback) or ""
+            command.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+
+
+_one_line_paragraphs()
