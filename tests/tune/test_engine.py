@@ -152,6 +152,36 @@ def test_coarse_to_fine_narrows_in_log_space(tiny):
     assert any("coarse_to_fine: box around the best" in line for line in logs)
 
 
+def test_a_fine_stage_enqueued_twice_trains_each_point_once(tiny, monkeypatch):
+    """Two workers that see the coarse stage end at the same moment both enqueue the fine
+    stage, and Optuna's ``skip_if_exists`` (a read, then a write) lets both copies in:
+    each fine point still trains once (issue 16: an exact budget under any workers)."""
+    from netrx.tune import fine_stage
+
+    enqueue = optuna.Study.enqueue_trial
+    monkeypatch.setattr(optuna.Study, "enqueue_trial",  # the race: both copies get in
+                        lambda self, params, user_attrs=None, skip_if_exists=False:
+                        enqueue(self, params, user_attrs))
+
+    def seen_by_two(study, source):  # a second worker saw the fine stage not started yet
+        fine = sum(t.user_attrs.get(STAGE) == "fine" for t in study.get_trials(deepcopy=False))
+        return source.c2f and source.n_fine > 0 and fine < 2 * source.n_fine
+
+    monkeypatch.setattr(fine_stage, "fine_to_come", seen_by_two)
+    cfg = tiny(strategy="coarse_to_fine", trials=8, slots=4, coarse_fraction=0.5, q=0.5)
+    trials = tune(cfg, storage="memory", write=False).study.get_trials()
+    fine = [t for t in trials if t.user_attrs.get(STAGE) == "fine"]
+    assert len(fine) == 8  # 4 points, each enqueued twice
+    trained = [t for t in fine if t.state == TrialState.COMPLETE]
+    assert len(trained) == 4, f"{len(trained)} fine trials trained for 4 points"
+    assert sorted(t.user_attrs["netrx:fine_index"] for t in trained) == [0, 1, 2, 3]
+    for t in fine:
+        if t not in trained:
+            assert t.state == TrialState.FAIL and not t.intermediate_values
+            assert t.user_attrs[REASON].startswith("over budget: never run, a second copy")
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 8
+
+
 def test_narrow_box_is_computed_on_each_scale():
     from netrx.tune.coarse_to_fine import narrow
     from netrx.tune.space import Space

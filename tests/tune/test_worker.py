@@ -55,3 +55,23 @@ def test_a_worker_error_is_one_line_and_exit_status_2(tiny, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "did you mean 'tpe'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unexpected_error_exits_1_and_says_why_without_the_password(tiny, tmp_path,
+                                                                       monkeypatch, capsys):
+    from netrx.tune import api
+
+    url = "postgresql://netrx:hunter2-pw@db.example/netrx"
+
+    def lost(*args, **kwargs):
+        raise RuntimeError(f"server closed the connection ({url})")
+
+    monkeypatch.setattr(api, "tune", lost)
+    args, _ = _args(tiny, tmp_path)
+    args[args.index("--storage") + 1] = url
+    assert worker.main(args) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "hunter2-pw" not in err
+    assert err.strip().splitlines()[-1] == ("error: worker failed: RuntimeError: server closed "
+                                            "the connection (postgresql://netrx:***@db.example"
+                                            "/netrx)")

@@ -10,10 +10,13 @@ from rich.console import Console
 
 def run_tune(config: Path, *, console: Console, err_console: Console, quiet: bool = False,
              workers: int = 1, **options: Any) -> int:
-    """Run ``netrx tune``; returns the exit status (0, or 130 when interrupted). Its worker
-    processes (``--workers N``) run :mod:`netrx.tune.worker`."""
+    """Run ``netrx tune``; returns the exit status (0; 1 when a worker process of
+    ``--workers N`` failed: the summary of what the others did, then which worker failed
+    and why; 130 when interrupted). Its worker processes run :mod:`netrx.tune.worker`."""
+    from rich.markup import escape
+
     from netrx.cli.tune_table import LiveTable
-    from netrx.tune.api import tune
+    from netrx.tune.api import WorkerError, tune
     from netrx.tune.settings import load_tune_config
     from netrx.tune.storage import mask_url
 
@@ -35,6 +38,11 @@ def run_tune(config: Path, *, console: Console, err_console: Console, quiet: boo
         err_console.print("interrupted: the trials in progress were given back to the "
                           "study; rerun the same command to resume")
         return 130
+    except WorkerError as e:
+        if e.result is not None and e.result.summary:
+            _print_summary(console, e.result, mask_url)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        return 1
     _print_summary(console, result, mask_url)
     return 0
 
@@ -48,7 +56,10 @@ def _print_summary(console: Console, result: Any, mask_url: Any) -> None:
     console.print(best_table(rows, result.config.space,
                              title=f"best trials — study {result.study.study_name!r}"))
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["states"].items()))
-    console.print(f"{s['trials']} trials ({states}); {s['trained']} trained at least one epoch")
+    never = (f"; {s['over_budget']} fail never ran (asked by a racing worker once the "
+             "budget was spent)") if s.get("over_budget") else ""
+    console.print(f"{s['trials']} trials ({states}); {s['trained']} trained at least one "
+                  f"epoch{never}", soft_wrap=True)
     if s.get("best"):
         b = s["best"]
         values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

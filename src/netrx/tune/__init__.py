@@ -19,7 +19,7 @@
 Optuna is imported only when a search runs.
 """
 
-from netrx.tune.api import TuneResult, tune
+from netrx.tune.api import TuneResult, WorkerError, tune
 from netrx.tune.distributions import Distribution, parse_assignment, parse_distribution
 from netrx.tune.settings import SearchConfig, TuneConfig, load_tune_config
 from netrx.tune.space import Param, Space
@@ -31,6 +31,7 @@ __all__ = [
     "Space",
     "TuneConfig",
     "TuneResult",
+    "WorkerError",
     "load_tune_config",
     "parse_assignment",
     "parse_distribution",

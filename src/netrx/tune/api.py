@@ -1,22 +1,25 @@
 """``netrx.tune.tune``: run a search end to end (one worker here, or N local processes of
-:mod:`netrx.tune.worker`) and write the run directory."""
+:mod:`netrx.tune.worker`) and write the run directory. A worker process never fails
+silently: :class:`WorkerError` names it, with its exit status and its error."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netrx.config import RunConfig, load_yaml, parse_config
-from netrx.errors import ConfigError, DataError
+from netrx.errors import ConfigError, DataError, NetrxError
 from netrx.tune.liveness import Liveness, close_unstarted
 from netrx.tune.samplers import derive_seed, make_pruner, make_sampler
 from netrx.tune.settings import TuneConfig, load_tune_config
@@ -26,6 +29,16 @@ if TYPE_CHECKING:
 
     from netrx.experiment.prepared import Prepared
     from netrx.tune.search import Engine
+
+
+class WorkerError(NetrxError, RuntimeError):
+    """A worker process of ``tune(workers=N)`` failed. The message names each one that
+    did, with its exit status and error; :attr:`result` is the study's result (its outputs
+    written) when the other workers went on, None when every one failed."""
+
+    def __init__(self, message: str, result: TuneResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -72,10 +85,13 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
     The keyword arguments override the config's ``search`` section (``storage``: a
     database URL, ``memory``, or None for ``runs/<name>/study.db``). Running the same
     call again resumes the study. With ``workers > 1``, that many local worker processes
-    (``python -m netrx.tune.worker``) share the study. ``prepared``: the data of the
-    config's run, already prepared (:func:`netrx.experiment.prepared.prepare`), used by
-    the in-process worker instead of preparing it again (worker processes prepare their
-    own). ``on_epoch`` is called by the in-process worker after every epoch, ``on_poll``
+    (``python -m netrx.tune.worker``) share the study; their stderr goes on to this
+    process's, and when one of them fails, :class:`WorkerError` is raised once the others
+    are done (naming each failed worker and its error; the outputs are written first and
+    the result is the error's ``result``, unless every worker failed). ``prepared``: the
+    data of the config's run, already prepared (:func:`netrx.experiment.prepared.prepare`),
+    used by the in-process worker instead of preparing it again (worker processes prepare
+    their own). ``on_epoch`` is called by the in-process worker after every epoch, ``on_poll``
     every second or so while local worker processes run. The result's ``best_config`` is
     the best trial's run config, written or not. ``data`` sets keys of the run config's
     data section (``target``, ``task``, ``impute``, ``drop``, ``features``, ...; None =
@@ -98,7 +114,7 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
         raise ConfigError(f"workers={workers!r}: need at least 1")
     name = _name_for(config, cfg, name)
     run_dir = Path(out or cfg.run.out) / name
-    from netrx.tune.storage import default_url, open_storage, open_study
+    from netrx.tune.storage import default_url
 
     url = storage or cfg.search.storage or default_url(run_dir)
     study_name = study or cfg.search.study or name
@@ -106,12 +122,14 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
     if workers > 1:
         if url == "memory":
             raise ConfigError("several workers need a shared storage; drop storage=memory")
-        study_obj = _run_processes(config, cfg, workers, name=name, out=out, url=url,
-                                   study=study_name, device=device, overrides=overrides,
-                                   run_dir=run_dir, on_poll=on_poll)
-        if study_obj is None:  # pragma: no cover - a worker created nothing
-            study_obj = open_study(open_storage(url), study_name, url=url)
+        study_obj, failed = _run_processes(config, cfg, workers, name=name, out=out,
+                                           url=url, study=study_name, device=device,
+                                           overrides=overrides, run_dir=run_dir,
+                                           on_poll=on_poll)
+        if len(failed) == workers:
+            raise WorkerError(f"every worker failed: {'; '.join(failed)}")
     else:
+        failed = []
         study_obj, engine = run_worker(cfg, url, study_name, prepared=prepared,
                                        on_epoch=on_epoch, log=log)
     from netrx.tune.exports import best_run_config, write_outputs
@@ -119,8 +137,13 @@ def tune(config: str | os.PathLike | dict[str, Any], *, strategy: str | None = N
     summary: dict[str, Any] = {}
     if write:
         summary = write_outputs(study_obj, cfg, run_dir, name, url)
-    return TuneResult(study_obj, cfg, run_dir, name, url, summary, engine,
-                      best_run_config(study_obj, cfg, name))
+    result = TuneResult(study_obj, cfg, run_dir, name, url, summary, engine,
+                        best_run_config(study_obj, cfg, name))
+    if failed:
+        written = f" and wrote {run_dir}" if write else ""
+        raise WorkerError(f"{'; '.join(failed)}. The other workers went on with the study"
+                          f"{written}; rerun the same command to resume it", result)
+    return result
 
 
 def run_worker(cfg: TuneConfig, url: str, study_name: str, *,
@@ -153,9 +176,12 @@ def run_worker(cfg: TuneConfig, url: str, study_name: str, *,
 def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
                    out: str | None, url: str, study: str, device: str | None,
                    overrides: dict[str, Any], run_dir: Path,
-                   on_poll: Callable[[optuna.Study], None] | None) -> optuna.Study | None:
+                   on_poll: Callable[[optuna.Study], None] | None
+                   ) -> tuple[optuna.Study | None, list[str]]:
     """Start ``workers`` processes of :mod:`netrx.tune.worker` on one study and wait for
-    them."""
+    them. Their stderr goes on to this process's stderr. Returns the study (None when no
+    worker could open it) and one line per worker that failed (its number, process id,
+    exit status and last line of stderr: its error)."""
     import yaml
 
     from netrx.tune.storage import open_storage, open_study
@@ -175,7 +201,11 @@ def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
             cmd += [flag, str(value)]
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    procs, tails = [], []
+    for _ in range(workers):
+        p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+        procs.append(p)
+        tails.append(_tee(p.stderr))
     study_obj = None
     try:
         while any(p.poll() is None for p in procs):
@@ -194,11 +224,53 @@ def _run_processes(config: Any, cfg: TuneConfig, workers: int, *, name: str,
         for p in procs:
             p.wait()
         raise
-    codes = [p.returncode for p in procs]
-    if all(c != 0 for c in codes):
-        raise ConfigError(f"every worker failed (exit codes {codes}); run one without "
-                          "--workers to see its error")
-    return study_obj or open_study(open_storage(url), study, url=url)
+    failed = []
+    for k, (p, tail) in enumerate(zip(procs, tails), start=1):
+        tail.join(timeout=10)
+        if p.returncode == 0:
+            continue
+        status = f"exit status {p.returncode}" if p.returncode > 0 \
+            else f"killed by signal {-p.returncode}"
+        failed.append(f"worker {k} of {workers} (pid {p.pid}) failed with {status}"
+                      f"{_last_error(tail.lines, url)}")
+    if study_obj is None:
+        try:
+            study_obj = open_study(open_storage(url), study, url=url)
+        except ConfigError:
+            if len(failed) < workers:
+                raise
+    return study_obj, failed
+
+
+class _Tail(threading.Thread):
+    """Copies a worker's stderr to this process's stderr, keeping its last lines."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: collections.deque[str] = collections.deque(maxlen=20)
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.append(line.rstrip("\n"))
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def _tee(stream: Any) -> _Tail:
+    tail = _Tail(stream)
+    tail.start()
+    return tail
+
+
+def _last_error(lines: Sequence[str], url: str) -> str:
+    """``: <the worker's last non-empty stderr line>`` (its error; a password masked)."""
+    from netrx.tune.storage import scrub
+
+    last = next((s.strip() for s in reversed(lines) if s.strip()), "")
+    for prefix in ("error: worker failed: ", "error: "):
+        last = last.removeprefix(prefix)
+    return f": {scrub(last, url)}" if last else " (it printed nothing)"
 
 
 SPACE = "netrx:space"  # study attr: the search space the study was created with
@@ -242,7 +314,9 @@ def check_same_study(study: optuna.Study, cfg: TuneConfig, url: str) -> None:
         study.set_user_attr(SPACE, space)
         study.set_user_attr(BASE, base)
         study.set_user_attr("netrx:strategy", cfg.search.strategy)
-        return
+        # workers started at once all find the study new; the storage keeps one record
+        # (the first written; another worker's insert of the same key is ignored): compare
+        attrs = study.user_attrs
     if attrs[SPACE] != space or attrs.get(BASE, base) != base:
         what = "search space" if attrs[SPACE] != space else "run config"
         raise ConfigError(f"study {study.study_name!r} in {mask_url(url)} was created with "

@@ -8,8 +8,9 @@
 - ``plots.json``: the data of the search plots: history (value and best so far per
   trial), parallel coordinates and slices (each key with its scale, so α and β get log
   axes), learning curves, the coarse-to-fine box.
-- ``tune.json``: a summary (counts per state, the best trial, the box, the storage with
-  its password masked).
+- ``tune.json``: a summary (counts per state, how many of the FAIL trials were asked by a
+  racing worker after the budget was spent and never ran, the best trial, the box, the
+  storage with its password masked).
 
 ``optuna-dashboard sqlite:///runs/<name>/study.db`` opens the same study interactively.
 """
@@ -27,6 +28,7 @@ from netrx.files import write_atomic
 from netrx.tune.fine_stage import BOX
 from netrx.tune.liveness import REASON, RETRY_OF, STAGE, WORKER
 from netrx.tune.settings import TuneConfig
+from netrx.tune.source import OVER_BUDGET
 from netrx.tune.space import Space
 from netrx.tune.trials import CURVE, EPOCHS
 
@@ -218,6 +220,8 @@ def write_outputs(study: optuna.Study, cfg: TuneConfig, run_dir: Path, name: str
         "strategy": cfg.search.strategy, "pruner": cfg.search.pruner,
         "metric": cfg.search.metric, "trials": len(rows), "states": counts,
         "trained": sum(1 for r in rows if (r["epochs"] or 0) > 0),
+        "over_budget": sum(1 for t in study.get_trials(deepcopy=False)
+                           if OVER_BUDGET in t.user_attrs),
         "best": None if best is None else {"number": best.number, "value": best.value,
                                            "epochs": epochs_of(best),
                                            "values": best_values},

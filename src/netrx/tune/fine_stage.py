@@ -4,8 +4,10 @@ Once every coarse trial of the study has ended (none RUNNING or WAITING, whichev
 asked it), one worker narrows the box around the best ⌈q·n⌉ completed coarse trials
 (:func:`netrx.tune.coarse_to_fine.narrow`), draws the fine points in it and enqueues them
 into the same study, tagged ``netrx:stage = fine``. The box is recorded on the study
-(:data:`BOX`), which is also what tells every worker that the fine stage has started:
-it starts once per study, however many workers see the coarse stage end.
+(:data:`BOX`), which is also what tells every worker that the fine stage has started.
+Two workers that see the coarse stage end at the same moment may both enqueue it; each
+point carries its index (``netrx:fine_index``), and only its first copy trains (the
+other is told FAIL, over budget, by :class:`~netrx.tune.source.TrialSource`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 from netrx.tune.liveness import STAGE
 from netrx.tune.samplers import derive_seed
 from netrx.tune.settings import TuneConfig
-from netrx.tune.source import TrialSource
+from netrx.tune.source import FINE_INDEX, TrialSource
 
 if TYPE_CHECKING:
     import optuna
@@ -56,9 +58,9 @@ def start_fine(study: optuna.Study, cfg: TuneConfig, source: TrialSource,
         log("coarse_to_fine: no coarse trial completed; the fine stage searches the whole "
             "space")
     seed = derive_seed(s.seed if s.seed is not None else cfg.run.seed, "fine")
-    for values in sample_box(fine, source.n_fine, seed=seed, fixed=source.fixed,
-                             method=s.coarse_sampler):
-        study.enqueue_trial(space.encode(values), user_attrs={STAGE: "fine"},
+    for i, values in enumerate(sample_box(fine, source.n_fine, seed=seed, fixed=source.fixed,
+                                          method=s.coarse_sampler)):
+        study.enqueue_trial(space.encode(values), user_attrs={STAGE: "fine", FINE_INDEX: i},
                             skip_if_exists=True)
     record = {"box": box, "top": [t.number for t in top], "q": s.q, "margin": s.margin,
               "coarse_completed": len(complete)}

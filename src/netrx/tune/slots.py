@@ -17,8 +17,8 @@ sees stable proxies whose targets change, so the training loop itself is reused 
 
 When a quarter of the slots are idle and no trial of the group is left, :meth:`SlotPopulation.
 compact` moves the running members into a smaller population (parameters, buffers,
-optimizer rows and generator states), so that the tail of a group does not pay for
-idle members.
+optimizer rows, generator states and random streams), so that the tail of a group does
+not pay for idle members.
 """
 
 from __future__ import annotations
@@ -204,7 +204,8 @@ class SlotPopulation:
 
     def compact(self, state: FitState, keep: Sequence[int]) -> SlotPopulation:
         """A population of ``len(keep)`` slots carrying on the members ``keep`` exactly
-        (parameters, buffers, optimizer rows, mini-batch generator states)."""
+        (parameters, buffers, optimizer rows, mini-batch generator states and random
+        streams)."""
         new = object.__new__(SlotPopulation)
         new.base, new.prepared, new.seed = self.base, self.prepared, self.seed
         new.values = [dict(self.values[k]) for k in keep]
@@ -219,6 +220,7 @@ class SlotPopulation:
             for name, b in new.pop.buffers.items():
                 b.copy_(self.pop.buffers[name][index])
             new.pop.seeds = [self.seed] * new.K
+        new.pop.streams = self.pop.streams.take(index)  # each member's seed and step go on
         new._build()
         with torch.no_grad():
             fresh = new.optimizer.init({"flat": new.pop.flat})

@@ -3,9 +3,21 @@
 :class:`TrialSource` asks the study for trials (fresh ones while the budget lasts, enqueued
 ones — retries, the fine stage — first), draws each one's values from the search space,
 and keeps trials of other groups queued (RUNNING in the study, held by this worker, at most
-one population's worth) until their group runs. ``search.trials`` counts fresh
-configurations; near its end every ask checks its rank among the fresh trials, so two
-workers racing for the last one cannot both train it.
+one population's worth) until their group runs.
+
+``search.trials`` counts fresh configurations, and it is exact under any number of
+workers: a fresh trial is claimed in the storage, not from a local count. Optuna numbers
+trials inside the transaction that creates them (it locks the study's row on PostgreSQL;
+SQLite's writes are serialised), so a trial's number is how many trials of the study were
+created before it, all of them visible once it exists. A trial numbered below the budget
+is within it at no cost; one numbered at or above it is within it when fewer than
+``search.trials`` fresh trials come before it (one read of the study). One that is not
+was asked by a worker whose count had gone stale while the others used the last trials:
+it never trains, it is told FAIL at once with the attribute ``netrx:over_budget`` and the
+reason ``over budget: ...``; so is the second copy of a fine-stage point, which two
+workers that saw the coarse stage end at once both enqueued. The local count (re-read
+at most every half heartbeat, and before each ask near the end) only decides whether
+asking is worth it.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ if TYPE_CHECKING:
     import optuna
 
 OVER_BUDGET = "netrx:over_budget"  # trial attr: asked after the budget was spent
+FINE_INDEX = "netrx:fine_index"  # trial attr: which point of the fine stage it is
 
 
 def is_fresh(t: optuna.trial.FrozenTrial) -> bool:
@@ -101,14 +114,16 @@ class TrialSource:
         """How many trials may still be asked: fresh ones within the budget (coarse ones
         for coarse_to_fine) and the enqueued (WAITING) ones. One storage read; with
         ``every``, at most once per ``every`` seconds (the local count is kept in between)."""
-        from optuna.trial import TrialState
-
         now = time.monotonic()
         if every is not None and self._quota is not None and self._quota["fresh"] > 0 \
                 and now - self._quota_time < every:
             return self._quota
         self._quota_time = now
-        trials = self.study.get_trials(deepcopy=False)
+        return self._count(self.study.get_trials(deepcopy=False))
+
+    def _count(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+        from optuna.trial import TrialState
+
         self._margin = None
         waiting = sum(t.state == TrialState.WAITING for t in trials)
         fresh = sum(1 for t in trials if is_fresh(t) and t.state != TrialState.WAITING)
@@ -126,12 +141,27 @@ class TrialSource:
         return self._margin
 
     def _over_budget(self, trial: optuna.Trial) -> bool:
-        """Whether a fresh trial came after the budget was spent (two workers can both see
-        one trial left and ask): its rank among the fresh trials decides, so exactly the
-        budget's number of fresh trials train, whatever the interleaving."""
-        rank = sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if is_fresh(t) and t.number < trial.number)
-        return rank >= self.n_coarse
+        """Whether a fresh trial came after the budget was spent (another worker used the
+        last trials while this one's count was stale, or two asked the last one at once):
+        its rank among the fresh trials decides (see the module docstring), so exactly
+        the budget's number of fresh trials train, whatever the interleaving. A trial
+        numbered below the budget cannot be beyond it: no read."""
+        if trial.number < self.n_coarse:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        rank = sum(1 for t in trials if is_fresh(t) and t.number < trial.number)
+        self._count(trials)  # the local count, fresh from the same read
+        if rank >= self.n_coarse:
+            self._quota["fresh"] = 0
+            return True
+        return False
+
+    def _second_copy(self, trial: optuna.Trial, index: int) -> bool:
+        """Whether fine point ``index`` was enqueued before ``trial`` too: two workers that
+        see the coarse stage end at the same moment both enqueue the fine stage (Optuna's
+        ``skip_if_exists`` reads, then writes); the copy with the lower number trains."""
+        return any(t.user_attrs.get(FINE_INDEX) == index and t.number < trial.number
+                   for t in self.study.get_trials(deepcopy=False))
 
     def can_ask(self) -> bool:
         if self.expired():
@@ -155,12 +185,17 @@ class TrialSource:
                 q["waiting"] -= 1
             if RETRY_OF not in attrs and STAGE not in attrs:
                 q["fresh"] = max(0, q["fresh"] - 1)
-                # near the end of the budget, two workers may both ask "the last" trial
-                if q["fresh"] < self._race_margin and self._over_budget(trial):
-                    q["fresh"] = 0
+                if self._over_budget(trial):  # claimed in the storage, exactly
                     trial.set_user_attr(OVER_BUDGET, True)
-                    self.fail(trial, "over budget: another worker asked the last trial first")
+                    self.fail(trial, "over budget: never run, the other workers had used "
+                                     "the last trials of search.trials")
                     continue
+            elif FINE_INDEX in attrs and self._second_copy(trial, attrs[FINE_INDEX]):
+                trial.set_user_attr(OVER_BUDGET, True)
+                self.fail(trial, f"over budget: never run, a second copy of fine point "
+                                 f"{attrs[FINE_INDEX]} (two workers started the fine stage "
+                                 "at once)")
+                continue
             trial.set_user_attr(WORKER, self.live.id)
             if self.c2f and STAGE not in attrs:
                 trial.set_user_attr(STAGE, "coarse")

@@ -9,11 +9,18 @@
   checks (``pool_pre_ping``), for ``netrx tune`` workers on different machines.
 - ``memory``: in this process only (no resume), for quick experiments.
 
+Workers started at the same moment on a new store (``--workers N``, or the same command on
+every machine after ``createdb``) all try to create Optuna's tables: the losers of that
+race (a unique violation, "table already exists") open the storage again, a few times
+with a random pause, and then find the tables the winner made (:func:`_create_rdb`).
+
 A database password never appears in a message: :func:`mask_url` replaces it by ``***``.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     import optuna
 
 SQLITE_TIMEOUT = 60  # seconds a SQLite writer waits for the lock
+SCHEMA_TRIES = 10  # times a worker tries to open a store that others are creating at once
 
 
 def quiet_optuna() -> None:
@@ -52,8 +60,10 @@ def mask_url(url: str) -> str:
         return url
 
 
-def _scrub(text: str, url: str) -> str:
+def scrub(text: str, url: str | None) -> str:
     """Remove the password of ``url`` from an error message."""
+    if not url:
+        return text
     try:
         from sqlalchemy.engine import make_url
 
@@ -92,17 +102,58 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     else:
         kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        storage = _create_rdb(url, kwargs)
     except ImportError:
         raise ConfigError(f"storage {mask_url(url)!r} needs a database driver: "
                           "pip install psycopg2-binary (netrx's postgres extra)") from None
     except Exception as e:  # connection refused, bad credentials, unknown database
         raise ConfigError(f"cannot open storage {mask_url(url)!r}: "
-                          f"{_scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
+                          f"{scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
                           ) from None
     if scheme == "sqlite":
         _serialise_sqlite(storage)
     return storage
+
+
+# what a process sees when another one creates the same tables at the same moment
+_SCHEMA_RACE = ("already exists", "duplicate key value", "unique constraint failed",
+                "uniqueviolation", "duplicatetable", "duplicate entry", "integrityerror",
+                "deadlock detected")
+
+
+def schema_race(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) is a lost race to create the
+    tables of a new store: PostgreSQL's ``UniqueViolation`` on ``pg_type`` or
+    ``alembic_version``, SQLite's ``table ... already exists`` or ``UNIQUE constraint
+    failed: alembic_version.version_num``, MySQL's duplicate entry."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = f"{type(e).__name__}: {e}".lower()
+        if any(marker in text for marker in _SCHEMA_RACE):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _create_rdb(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage of ``url``, which creates its tables when they are missing.
+    Creating them is not safe against another process doing it at the same moment (Optuna
+    checks, then creates): whoever loses that race tries again (up to
+    :data:`SCHEMA_TRIES` times, after a random pause that grows) and then finds them."""
+    import optuna
+
+    for attempt in range(1, SCHEMA_TRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except ImportError:
+            raise
+        except Exception as e:
+            if attempt == SCHEMA_TRIES or not schema_race(e):
+                raise
+        time.sleep(random.uniform(0.05, 0.25) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _postgres_driver(url: str) -> str:
@@ -156,5 +207,5 @@ def open_study(storage: Any, name: str, *, sampler: Any = None, pruner: Any = No
         raise
     except Exception as e:
         raise ConfigError(f"cannot open study {name!r} in {mask_url(url)!r}: "
-                          f"{_scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
+                          f"{scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
                           ) from None

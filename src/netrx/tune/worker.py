@@ -8,8 +8,11 @@ left running anywhere, and writes nothing else (the process that started it writ
 run directory). It prints no table; its log lines and errors go to stderr.
 
 Exit status: 0 when done, 2 on a :class:`~netrx.errors.NetrxError` (its message, one
-line), 130 on Ctrl-C / SIGINT (its trials were given back to the study first: one that
-trained is marked FAIL and re-enqueued, one still queued goes back to WAITING).
+line), 1 on any other error (its traceback, then ``error: worker failed: ...`` as the last
+line, which ``--workers N`` repeats; a database password is masked in both), 130 on
+Ctrl-C / SIGINT (its trials were given back to the study first: one that trained is
+marked FAIL and re-enqueued, one still queued goes back to WAITING; so are they on an
+error).
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetrxError as e:
         _log(f"error: {e}")
         return 2
+    except Exception as e:  # a bug or a lost database: never die without saying why
+        import traceback
+
+        from netrx.tune.storage import scrub
+
+        _log(scrub(traceback.format_exc().rstrip(), args.storage))
+        _log(scrub(f"error: worker failed: {type(e).__name__}: {e}".splitlines()[0],
+                   args.storage))
+        return 1
     return 0
 
 
