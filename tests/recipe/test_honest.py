@@ -68,13 +68,21 @@ def test_the_baseline_estimates_the_strong_default_and_the_sweep(tmp_path):
     assert final["action"] == f"keep {min(estimates, key=lambda k: float(estimates[k]))}"
 
 
-def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path):
+@pytest.mark.parametrize("crossfit", [False, True])
+def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path, monkeypatch,
+                                                                        crossfit):
     """When a round replaced the baseline's winner, the final table holds both; time left
-    buys more batches of seeds, joined into one population."""
+    buys more batches of seeds, joined into one population. Small data (cross-fit): the
+    members train on the folds of train ∪ dev and the ensemble is judged out of fold."""
+    import re
+
     from test_parts import _round_context
 
+    import netrx.recipe.final as final_module
     from netrx.recipe.final import MAX_BATCHES, final_step
 
+    if not crossfit:  # the held-out-dev path of larger data
+        monkeypatch.setattr(final_module, "n_folds", lambda prepared: 1)
     ctx, state = _round_context(tmp_path, total=40.0)
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 3
@@ -86,18 +94,50 @@ def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path)
     state.data["baseline_winner"] = base
     final = final_step(ctx, {**base, "config": tuned, "step": "round1"})
     names = [r["predictor"] for r in final["table"]]
-    assert names == [f"{p} {k}" for p in ("tuned", "baseline")
-                     for k in ("single", "ensemble", "polyak")]
-    import re
-
-    tuned_n = int(re.search(r"best of (\d+) seeds", final["table"][0]["what"]).group(1))
-    assert ctx.members < tuned_n <= MAX_BATCHES * ctx.members  # more batches of seeds
-    assert any(d["rule"] == "time left for more seeds" for d in state.data["decisions"])
+    kinds = ("ensemble", "single") if crossfit else ("single", "ensemble", "polyak")
+    assert names == [f"{p} {k}" for p in ("tuned", "baseline") for k in kinds]
+    rules = [d["rule"] for d in state.data["decisions"]]
     pop = final["_result"].population
     assert len(set(pop.seeds)) == pop.members == final["_result"].config.members
     chosen = next(r for r in final["table"] if r["predictor"] == final["chosen"])
     assert chosen["dev_error"] == min(r["dev_error"] for r in final["table"]
                                       if r["dev_error"] is not None)
+    if crossfit:
+        assert "cross-fit ensemble" in rules
+        n = int(re.search(r"mean of (\d+) cross-fit members", final["table"][0]["what"])[1])
+        assert n % (5 * ctx.members) == 0  # whole batches of 5 folds × K seeds
+        fit = next(d for d in state.data["decisions"] if d["rule"] == "cross-fit ensemble")
+        assert "out-of-fold error" in fit["numbers"]
+    else:
+        tuned_n = int(re.search(r"best of (\d+) seeds", final["table"][0]["what"]).group(1))
+        assert ctx.members < tuned_n <= MAX_BATCHES * ctx.members  # more batches of seeds
+        assert "time left for more seeds" in rules
+
+
+def test_the_out_of_fold_error_is_that_of_members_that_never_saw_the_rows(tmp_path):
+    """Each fold's rows are predicted only by the members trained without them."""
+    from test_parts import _round_context
+
+    from netrx.ensemble import average_outputs, ensemble_error
+    from netrx.experiment.evaluate import as_tensors
+    from netrx.recipe.crossfit import crossfit_pool
+    from netrx.recipe.estimate import folds
+
+    ctx, _ = _round_context(tmp_path, total=30.0)
+    cfg = single_config(ctx.cfg0, **{"train.epochs": 3, "model.hidden": [8]})
+    pool, info = crossfit_pool(ctx, "chosen", cfg.model_dump(mode="json"), Budget(30),
+                               max_batches=1)
+    parts = folds(ctx.prepared, 5, int(ctx.cfg0.seed))
+    K = ctx.members
+    errors, sizes = [], []
+    for f, part in enumerate(parts):
+        X, y = as_tensors(part.splits.dev, pool.pop, part)
+        mean = average_outputs(pool.pop, X, ctx.prepared.objective,
+                               list(range(f * K, (f + 1) * K)))
+        errors.append(ensemble_error(mean, y, ctx.prepared.objective))
+        sizes.append(len(y))
+    assert info["oof_error"] == pytest.approx(np.average(errors, weights=sizes))
+    assert {r["fold"] for r in pool.rows} == set(range(5))
 
 
 def test_a_killed_attempt_is_charged_through_its_heartbeat(tmp_path):

@@ -135,7 +135,7 @@ def test_cli_improve_prints_the_decision_log_and_final_table(tmp_path):
     result = runner.invoke(app, ["improve", "iris", "--budget", "6s", "--members", "2",
                                  "--out", str(tmp_path), "--name", "c", "--quiet"])
     assert result.exit_code == 0, result.output
-    for text in ("decision log", "lowest dev error", "single", "ensemble", "polyak",
+    for text in ("decision log", "lowest dev error", "single", "ensemble", "cross-fit",
                  "test accuracy", "report:"):
         assert text in result.output
     assert (tmp_path / "c" / "report.html").is_file()

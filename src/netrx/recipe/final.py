@@ -27,6 +27,7 @@ from netrx.experiment.evaluate import (
 )
 from netrx.files import write_json
 from netrx.population import Population
+from netrx.recipe.estimate import n_folds
 from netrx.recipe.steps import (
     RESERVE,
     Context,
@@ -67,20 +68,35 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     """Step 5: batches of K seeds of the chosen config with Polyak averaging while the
     budget lasts (at most :data:`MAX_BATCHES`), and one batch of the baseline's winner
     when a round replaced it; on dev, single vs ensemble vs Polyak of each; the test set
-    once, for the winner."""
+    once, for the winner. On small data (the estimates' k-fold regime) the batches are
+    cross-fit instead (:mod:`netrx.recipe.crossfit`): no row of train ∪ dev is left out
+    of training, and the ensemble is judged by its out-of-fold error."""
     base = ctx.state.data.get("baseline_winner")
     left = max(ctx.clock.remaining - RESERVE * ctx.total, 1.0)
     other = base is not None and base["config"] != current["config"]
     clock = Budget(left)
-    pools = [_pool(ctx, "tuned" if other else "chosen", current["config"],
-                   Budget(left * (1 - BASELINE_SHARE) if other else left))]
-    if other:
-        pools.append(_pool(ctx, "baseline", base["config"],
-                           Budget(min(clock.remaining, BASELINE_SHARE * left))))
-    pools[0] = _grow(ctx, pools[0], current["config"], clock)
+    prefix = (lambda name: f"{name} ") if other else (lambda name: "")
     table: list[dict[str, Any]] = []
-    for pool in pools:
-        table += _candidates(ctx, pool, prefix=f"{pool.name} " if other else "")
+    if n_folds(ctx.prepared) > 1:  # small data: every train and dev row trains members
+        from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
+
+        main = "tuned" if other else "chosen"
+        pool, info = crossfit_pool(ctx, main, current["config"],
+                                   Budget(left * (1 - BASELINE_SHARE) if other else left))
+        table += crossfit_candidates(pool, info, prefix(main))
+        if other:
+            pool, info = crossfit_pool(ctx, "baseline", base["config"],
+                                       Budget(clock.remaining), max_batches=1)
+            table += crossfit_candidates(pool, info, prefix("baseline"))
+    else:
+        pools = [_pool(ctx, "tuned" if other else "chosen", current["config"],
+                       Budget(left * (1 - BASELINE_SHARE) if other else left))]
+        if other:
+            pools.append(_pool(ctx, "baseline", base["config"],
+                               Budget(min(clock.remaining, BASELINE_SHARE * left))))
+        pools[0] = _grow(ctx, pools[0], current["config"], clock)
+        for pool in pools:
+            table += _candidates(ctx, pool, prefix=prefix(pool.name))
     candidates = [r for r in table if r["dev_error"] is not None]
     chosen = min(candidates, key=lambda r: r["dev_error"])  # ties: the simplest, listed first
     ctx.log.decide("final", "lowest dev error",

@@ -1,0 +1,105 @@
+"""The final step on small data: a **cross-fit ensemble** (k-fold bagging).
+
+Holding out a fixed dev set costs a small table a fifth of its training rows. Here the
+final members use them all: train ∪ dev is cut into the estimate's F folds
+(:func:`netrx.recipe.estimate.folds`) and batch b, fold f trains K members on the other
+folds, early-stopped on fold f. Every row is then predicted by the members that never
+trained on it, so the ensemble has an honest **out-of-fold** dev error:
+
+    ê_oof = Σ_f n_f·err(p̄_f, y_f) / Σ_f n_f,   p̄_f = mean over fold f's members of p(x)
+
+(p the probabilities, or the predictions for regression). A single member is judged by
+the mean of the members' own fold errors. Batches of fresh seeds repeat while the time
+holds another; every member joins one population, whose mean prediction is the
+predictor (each member has seen about (F − 1)/F of train ∪ dev)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from netrx.ensemble import average_outputs, ensemble_error
+from netrx.experiment.evaluate import as_tensors, member_errors
+from netrx.population.merge import concat
+from netrx.recipe.estimate import folds, n_folds
+from netrx.recipe.steps import Context, fmt, train_population
+from netrx.train.deadline import Budget
+
+#: at most this many batches (each F fits of K members)
+MAX_BATCHES = 4
+
+
+def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget,
+                  max_batches: int = MAX_BATCHES) -> tuple[Any, dict[str, Any]]:
+    """Batches of F fold fits of ``config`` while ``clock`` holds another batch (measured
+    by the last); returns a :class:`~netrx.recipe.final.Pool` of every member and
+    ``{oof_error, mean_member, batches, folds}``."""
+    from netrx.recipe.final import Pool, _final_config, concat_histories
+
+    F = n_folds(ctx.prepared)
+    parts = folds(ctx.prepared, F, int(ctx.cfg0.seed))
+    obj = ctx.prepared.objective
+    pops, histories, rows = [], [], []
+    sums = [None] * F  # per fold: Σ over batches of the fold members' mean output
+    last, total, batches = 0.0, 0.0, 0
+    while batches < max_batches and (batches == 0 or clock.remaining > 1.2 * last):
+        t0 = time.monotonic()
+        for f, part in enumerate(parts):
+            cfg = _final_config(ctx, config, batches * F + f)
+            budget = Budget(max(clock.remaining / (F - f), 1.0))
+            pop, history, _ = train_population(cfg, part, budget)
+            offset = sum(p.members for p in pops)
+            for r in member_errors(pop, part, history):  # dev: its own held-out fold
+                rows.append({**r, "member": offset + r["member"], "fold": f})
+            Xf, _ = as_tensors(part.splits.dev, pop, part)
+            live = [k for k in range(pop.members) if not bool(pop.diverged[k])] or [0]
+            with torch.no_grad():
+                mean = average_outputs(pop, Xf, obj, live)
+            sums[f] = mean if sums[f] is None else sums[f] + mean
+            pops.append(pop)
+            histories.append(history)
+        batches += 1
+        last = time.monotonic() - t0
+        total += last
+    errors, sizes = [], []
+    for f, part in enumerate(parts):
+        _, yf = as_tensors(part.splits.dev, pops[0], part)
+        errors.append(ensemble_error(sums[f] / batches, yf, obj))
+        sizes.append(len(part.splits.dev.y))
+    oof = float(np.average(errors, weights=sizes))
+    devs = [r["dev_error"] for r in rows if r["dev_error"] is not None]
+    pop = concat(pops)
+    history = concat_histories(histories)
+    ctx.log.decide("final", "cross-fit ensemble", f"{name}: {batches} batch(es) × {F} folds "
+                   f"× {ctx.members} seeds in {total:.0f} s; out-of-fold error "
+                   f"{fmt(oof)}, mean member {fmt(float(np.mean(devs)) if devs else None)}",
+                   f"an ensemble of {pop.members} members, each trained on {F - 1} of "
+                   f"{F} folds of train ∪ dev")
+    from netrx.recipe.final import single_config
+
+    cfg = single_config(_final_config(ctx, config, 0), members=pop.members)
+    info = {"oof_error": oof, "mean_member": float(np.mean(devs)) if devs else None,
+            "batches": batches, "folds": F}
+    return Pool(name, cfg, pop, history, rows, None, 0.0, total), info
+
+
+def crossfit_candidates(pool: Any, info: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """The two predictors of a cross-fit pool: the ensemble of every member (its
+    out-of-fold error) and a single member (the mean member's fold error; the member
+    with the lowest fold error is the one kept)."""
+    ranked = sorted((r for r in pool.rows if r["dev_error"] is not None),
+                    key=lambda r: (r["dev_error"], r["member"]))
+    k = ranked[0]["member"] if ranked else 0
+    members = [r["member"] for r in ranked] or [0]
+    what = f"of {pool.name} " if prefix else ""
+    # the ensemble first: a tie (small dev folds) goes to the steadier predictor
+    return [{"predictor": f"{prefix}ensemble", "dev_error": info["oof_error"],
+             "what": f"mean of {len(members)} cross-fit members {what}(out-of-fold "
+                     f"error, {info['batches']} × {info['folds']} folds)",
+             "_pool": pool, "_member": k, "_members": members},
+            {"predictor": f"{prefix}single", "dev_error": info["mean_member"],
+             "what": f"member {k} {what}(judged by the mean member's fold error)",
+             "_pool": pool, "_member": k, "_members": [k]}]
