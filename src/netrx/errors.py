@@ -30,6 +30,32 @@ class RunDirError(NetrxError, OSError):
     """A run directory is missing, incomplete or of an unknown layout."""
 
 
+class WriteError(NetrxError, OSError):
+    """A file or directory cannot be written: no permission, a read-only file system or a
+    full disk (the message says which, and what to do)."""
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to at most ``limit`` characters (``…`` marks a cut)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """A short ``repr`` of ``value`` for a message: nested containers abbreviated (never
+    expanded: an aliased YAML value may be huge), at most ``limit`` characters."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 2, 4, 4, 4, 4
+    r.maxstring = r.maxother = r.maxlong = max(limit, 8)
+    try:
+        text = r.repr(value)
+    except Exception:  # a repr that fails: name the type
+        text = f"<{type(value).__name__}>"
+    return clip(text, limit)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -70,6 +70,16 @@ def print_result(console: Console, result: Any) -> None:
         console.print(f"run written to {result.run_dir}")
 
 
+def print_interrupted(err_console: Console, partial: Any, resume: str) -> None:
+    """What Ctrl-C leaves: the partial run and the command that resumes it, or nothing."""
+    if (partial / "checkpoint.pt").is_file():
+        err_console.print(f"interrupted; the last completed epoch is saved in {partial}. "
+                          f"Resume with: {resume}", highlight=False, soft_wrap=True)
+    else:
+        err_console.print("interrupted before the first epoch ended; nothing was saved",
+                          highlight=False, soft_wrap=True)
+
+
 def print_improve(console: Console, result: Any) -> None:
     """``netrx improve``'s decision log, its final table (single / ensemble / Polyak on dev,
     the chosen one marked) and the one test figure."""

@@ -57,11 +57,10 @@ def member_hyper(value: float | list[float] | None, pop: Population) -> Hyper | 
 # -- the population -----------------------------------------------------------------------
 
 
-def build_population(cfg: RunConfig, input_shape: Sequence[int], n_outputs: int) -> Population:
-    """``cfg.members`` networks of ``cfg.model`` for inputs of ``input_shape`` with
-    ``n_outputs`` output units, member k drawn from seed + k, with the per-member rates of
-    dropout, DropConnect and input dropout in their buffers. ``transfer.stage`` cuts the
-    network after that layer under a new linear output layer."""
+def build_model(cfg: RunConfig, input_shape: Sequence[int], n_outputs: int) -> torch.nn.Module:
+    """One network of ``cfg.model`` (the template every member copies) for inputs of
+    ``input_shape`` with ``n_outputs`` output units; ``transfer.stage`` cuts it after that
+    layer under a new linear output layer."""
     m = cfg.model
     options: dict[str, Any] = {"activation": m.activation, "init": m.init,
                                "batch_norm": m.batch_norm}
@@ -84,6 +83,14 @@ def build_population(cfg: RunConfig, input_shape: Sequence[int], n_outputs: int)
     model = build(m.family, shape, n_outputs, **options)
     if cfg.transfer.stage is not None:  # a linear classifier on layers 1…stage
         model = truncate(model, cfg.transfer.stage, n_outputs, shape)
+    return model
+
+
+def build_population(cfg: RunConfig, input_shape: Sequence[int], n_outputs: int) -> Population:
+    """``cfg.members`` networks of ``cfg.model`` (:func:`build_model`) for inputs of
+    ``input_shape`` with ``n_outputs`` output units, member k drawn from seed + k, with the
+    per-member rates of dropout, DropConnect and input dropout in their buffers."""
+    model = build_model(cfg, input_shape, n_outputs)
     pop = Population(model, cfg.members, seed=cfg.seed, device=cfg.device)
     set_member_buffers(cfg, pop)
     return pop

@@ -4,8 +4,11 @@ directory."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
+import warnings
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,9 @@ import torch
 
 from netrx.config import RunConfig, to_yaml
 from netrx.ensemble import PolyakAveraging
-from netrx.errors import ConfigError
+from netrx.errors import ConfigError, DataError, WriteError, excerpt
 from netrx.experiment.assemble import assemble, train
+from netrx.experiment.build import build_model
 from netrx.experiment.evaluate import (
     TEST_METRICS,
     RunResult,
@@ -25,58 +29,109 @@ from netrx.experiment.evaluate import (
     member_errors,
     member_table,
 )
+from netrx.experiment.memory import check_fits
 from netrx.experiment.prepared import Prepared, prepare
-from netrx.files import write_atomic
+from netrx.files import check_name, make_dir, safe_name, write_atomic, write_error
 from netrx.population import Population
+from netrx.population.device import resolve_device
 from netrx.train import Checkpoint, History
 
 
 def default_name(cfg: RunConfig) -> str:
     stem = Path(cfg.data.dataset).stem if cfg.data.dataset else "run"
-    return f"{stem}-{cfg.model.family}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return safe_name(f"{safe_name(stem)[:40]}-{cfg.model.family}-"
+                     f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+
+
+def partial_dir(cfg: RunConfig) -> Path:
+    """Where an unfinished run of ``cfg`` lives: ``<out>/<name>.partial``."""
+    return Path(cfg.out) / f"{cfg.name}.partial"
+
+
+def resume_command(partial: Path) -> str:
+    """The command that carries on the interrupted run in ``partial``."""
+    return f"netrx train {shlex.quote(str(partial / 'config.yaml'))} --resume"
 
 
 def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
-        resume: bool = False, prepared: Prepared | None = None) -> RunResult:
+        resume: bool = False, prepared: Prepared | None = None, force: bool = False,
+        finish: Callable[[Path], Any] | None = None) -> RunResult:
     """Train the configured population and, with ``write``, save ``runs/<name>/``.
 
     ``prepared`` replaces the data of ``cfg`` (e.g. a subset of the training set for a
-    learning curve); by default it is :func:`prepare` ``(cfg)``.
+    learning curve); by default it is :func:`prepare` ``(cfg)``. ``finish(directory)``
+    adds files (the report) before the run directory gets its final name.
 
-    While training, files go to ``runs/<name>.partial/`` (with a resumable
-    checkpoint); the directory is renamed to ``runs/<name>/`` only when complete.
-    A :class:`~netrx.errors.NetrxError` removes the partial directory; an
-    interruption (Ctrl-C) keeps it so that ``resume=True`` can carry on.
+    Everything is checked before anything is written: the name (one plain path
+    component), the labels, that K members fit in memory (``force`` skips that), and on
+    ``resume`` that the config is the interrupted run's own. While training, files go to
+    ``runs/<name>.partial/`` (with a resumable checkpoint); the directory is renamed to
+    ``runs/<name>/`` only when complete. A :class:`~netrx.errors.NetrxError` removes the
+    partial directory of a new run; an interruption (Ctrl-C) or a full disk keeps it once
+    an epoch is saved, so that ``resume=True`` can carry on.
     """
     t0 = time.perf_counter()
     cfg = cfg.model_copy(deep=True)
-    if cfg.name is None:
-        cfg.name = default_name(cfg)
+    cfg.name = default_name(cfg) if cfg.name is None else check_name(cfg.name)
     final_dir = Path(cfg.out) / cfg.name
-    partial = Path(cfg.out) / f"{cfg.name}.partial"
-    if write and final_dir.exists():
-        raise ConfigError(f"run directory {str(final_dir)!r} already exists; choose another "
-                          "--name or remove it")
-    if write and partial.exists() and not resume:
-        raise ConfigError(f"an interrupted run is in {str(partial)!r}; resume it with --resume "
-                          "or remove it")
-    prepared = prepare(cfg) if prepared is None else prepared
+    partial = partial_dir(cfg)
+    if write:
+        if cfg.train.epochs < 1:
+            raise ConfigError("train.epochs is 0: the run would be written untrained; give "
+                              "--epochs N with N ≥ 1")
+        if final_dir.exists():
+            raise ConfigError(f"run directory {str(final_dir)!r} already exists; choose another "
+                              "--name or remove it")
+        if resume and not (partial / "config.yaml").is_file():
+            raise ConfigError(f"nothing to resume: no interrupted run {str(partial)!r} (drop "
+                              "--resume to start it)")
+        if partial.exists() and not resume:
+            raise ConfigError(f"an interrupted run is in {str(partial)!r}; resume it with: "
+                              f"{resume_command(partial)} (or remove it)")
+    if prepared is None:
+        with warnings.catch_warnings(record=True) as caught:  # shown once the labels pass
+            warnings.simplefilter("always")
+            prepared = prepare(cfg)
+        check_labels(prepared)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    check_labels(prepared)
     if cfg.transfer.init_from is not None:
         from netrx.experiment.transfer import resolve
 
         cfg = resolve(cfg, prepared)  # source architecture, `strategy: auto` plan
+    if write and resume:
+        check_resumable(cfg, partial)
+    model = build_model(cfg, prepared.input_shape, prepared.n_outputs)
+    check_fits(cfg, model, prepared.input_shape, resolve_device(cfg.device), force=force)
+    del model
     pieces = assemble(cfg, prepared)
     extra: list[Any] = []
     ckpt = partial / "checkpoint.pt"
     resume_from = ckpt if (resume and ckpt.exists()) else None
     if write:
-        partial.mkdir(parents=True, exist_ok=True)
-        write_atomic(partial / "config.yaml", lambda f: f.write(to_yaml(cfg)), mode="w")
+        if not resume:
+            make_dir(partial)
+            try:
+                write_atomic(partial / "config.yaml", lambda f: f.write(to_yaml(cfg)), mode="w")
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+        for stale in partial.glob(".*.tmp"):  # a write cut short by kill -9
+            stale.unlink(missing_ok=True)
         extra.append(Checkpoint(ckpt))
     try:
         _, history = train(cfg, prepared, pieces=pieces, callbacks=extra, progress=progress,
                            resume=resume_from)
     except KeyboardInterrupt:
+        if write and not resume and not ckpt.exists():  # not one epoch saved: nothing kept
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except WriteError as e:  # a full disk: the last saved epoch is kept for --resume
+        if write and ckpt.exists():
+            raise _kept(e, "the last completed epoch", partial) from None
+        if write and not resume:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
     except BaseException:
         if write and not resume:
@@ -90,11 +145,92 @@ def run(cfg: RunConfig, *, progress: bool = True, write: bool = True,
     if write:
         from netrx.experiment.rundir import write_run
 
-        write_run(result, partial)
-        (partial / "checkpoint.pt").unlink(missing_ok=True)
-        partial.rename(final_dir)
+        try:
+            write_run(result, partial)
+            if finish is not None:
+                finish(partial)
+            try:
+                partial.rename(final_dir)
+            except OSError as e:
+                raise write_error(final_dir, e) from None
+            (final_dir / ckpt.name).unlink(missing_ok=True)
+        except WriteError as e:  # the final checkpoint is kept: --resume writes it all again
+            raise _kept(e, "the trained run", partial) from None
         result.run_dir = final_dir
     return result
+
+
+def _kept(e: WriteError, what: str, partial: Path) -> WriteError:
+    """A write refused after training began: ``what`` is kept in ``partial`` to resume."""
+    fix = getattr(e, "fix", "fix it")
+    where = f"cannot write {e.path}: {e.reason}" if hasattr(e, "reason") else str(e)
+    return WriteError(f"{where}; {what} is saved in {partial}: {fix}, then resume with: "
+                      f"{resume_command(partial)}")
+
+
+def check_resumable(cfg: RunConfig, partial: Path) -> None:
+    """A ConfigError unless ``cfg`` is the config the interrupted run in ``partial`` was
+    started with (up to ``device`` and ``out``): a resumed run must be that run."""
+    from netrx.config import load_config
+
+    saved = load_config(partial / "config.yaml").model_dump(mode="json")
+    now = cfg.model_dump(mode="json")
+    changed = [k for k in sorted(set(_flat(saved)) | set(_flat(now)))
+               if k.split(".")[0] not in ("device", "out")
+               and _flat(saved).get(k) != _flat(now).get(k)]
+    if changed:
+        shown = ", ".join(f"{k}={excerpt(_flat(saved).get(k), 40)} (now "
+                          f"{excerpt(_flat(now).get(k), 40)})" for k in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise ConfigError(f"cannot resume {partial}: it was started with {shown}{more}; "
+                          f"resume it with its own config: {resume_command(partial)} (or start "
+                          "a new run with another --name)")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else
+                   {f"{prefix}{k}": v})
+    return out
+
+
+def check_labels(prepared: Prepared) -> None:
+    """A DataError for a classification target that is not one: non-integer numbers (a
+    regression target), or classes with no training example (too many classes for the
+    data: the network could not have an output unit for each)."""
+    ds = prepared.dataset
+    if ds.task != "classification" or not ds.classes:
+        return
+    numbers = []
+    for c in ds.classes:
+        try:
+            numbers.append(float(c))
+        except (TypeError, ValueError):
+            break
+    else:
+        odd = [c for c, x in zip(ds.classes, numbers) if not float(x).is_integer()][:3]
+        if odd:
+            raise DataError(f"the target holds non-integer numbers (e.g. {', '.join(odd)}) "
+                            f"but the task is classification ({len(ds.classes)} classes of "
+                            "one value each); use --task regression, or leave --task out")
+    seen, counts = np.unique(np.asarray(prepared.splits.train.y).astype(np.int64),
+                             return_counts=True)
+    missing = len(ds.classes) - len(seen)
+    if missing > 0:
+        absent = sorted(set(range(len(ds.classes))) - set(seen.tolist()))[:3]
+        names = ", ".join(repr(str(ds.classes[i]))[:30] for i in absent)
+        raise DataError(f"{missing} of the {len(ds.classes)} classes have no example in the "
+                        f"training split (e.g. {names}): {len(ds.y)} examples are too few "
+                        "for that many classes; merge rare classes, give more data, or use "
+                        "--task regression for a numeric target")
+    if len(ds.classes) > 2 and np.median(counts) < 2:
+        raise DataError(f"most of the {len(ds.classes)} classes have one training example "
+                        f"({len(prepared.splits.train.y)} examples in all): too few to learn "
+                        "them; merge rare classes, give more data, or use --task regression "
+                        "for a numeric target")
 
 
 @torch.no_grad()

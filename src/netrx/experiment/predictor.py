@@ -3,7 +3,6 @@ back from ``runs/<name>/`` (``netrx.load``, ``netrx predict``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ import torch
 from netrx.config import load_config
 from netrx.errors import DataError, RunDirError
 from netrx.experiment.build import build_population
-from netrx.experiment.rundir import FILES
+from netrx.experiment.rundir import FILES, read_summary, read_weights
+from netrx.files import read_json
 
 
 class Predictor:
@@ -24,8 +24,6 @@ class Predictor:
 
     def __init__(self, run_dir: str | os.PathLike, member: int | None = None,
                  device: str = "auto") -> None:
-        from safetensors.torch import load_file
-
         from netrx.data import Preprocessor, Standardizer
         from netrx.train.losses import LOSSES
 
@@ -36,8 +34,12 @@ class Predictor:
                               f"{', '.join(missing)}")
         self.config = load_config(d / "config.yaml")
         self.config.device = device
-        pre = json.loads((d / "preprocess.json").read_text())
-        self.summary = json.loads((d / "summary.json").read_text())
+        pre = read_json(d / "preprocess.json")
+        self.summary = read_summary(d)
+        if not isinstance(pre, dict) or any(k not in pre for k in (
+                "task", "classes", "columns", "preprocessor", "objective")):
+            raise RunDirError(f"{d / 'preprocess.json'} lacks the fitted preprocessing: it is "
+                              "not a file netrx wrote")
         self.task: str = pre["task"]
         self.classes: list[str] = pre["classes"]
         self.columns: list[str] = pre["columns"]
@@ -50,7 +52,11 @@ class Predictor:
         n_outputs = self.objective.n_outputs(len(self.classes))
         self.population = build_population(self.config, self.preprocessor.input_shape_,
                                            n_outputs)
-        state = load_file(str(d / "weights.safetensors"))
+        state = read_weights(d / "weights.safetensors")
+        live = self.population.stacked_state()
+        if set(state) != set(live) or any(state[n].shape != t.shape for n, t in live.items()):
+            raise RunDirError(f"{d / 'weights.safetensors'} does not match the network of "
+                              f"{d / 'config.yaml'} (another architecture or number of members)")
         self.population.load_stacked_state(state)
         #: the members whose predictions are averaged (one: a single member)
         self.members: list[int] = [self.member]
@@ -116,14 +122,20 @@ def read_for_prediction(data: str, predictor: Predictor) -> tuple[Any, Any]:
         X = frame[list(predictor.columns)].to_numpy(dtype=object)
         return X, y
     if path.suffix.lower() == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as npz:
-            if "X" not in npz:
-                raise DataError(f"{path} has no array 'X' (found {', '.join(npz.files)})")
-            y = npz["y"] if "y" in npz else None
-            if y is not None and predictor.task == "classification" and y.dtype.kind in "iu":
-                y = np.asarray(predictor.classes, dtype=object)[y] if len(predictor.classes) \
-                    else y
-            return npz["X"], y
+        import zipfile
+
+        try:  # allow_pickle=False: an object array is refused, never unpickled
+            with np.load(path, allow_pickle=False) as npz:
+                if "X" not in npz:
+                    raise DataError(f"{path} has no array 'X' (found {', '.join(npz.files)})")
+                X, y = npz["X"], (npz["y"] if "y" in npz else None)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(f"cannot read NPZ file {path}: {str(e).splitlines()[0][:120]} "
+                            "(numeric arrays X, y; object arrays are not loaded)") from None
+        if y is not None and predictor.task == "classification" and y.dtype.kind in "iu":
+            y = np.asarray(predictor.classes, dtype=object)[y] if len(predictor.classes) \
+                else y
+        return X, y
     if data in builtin_names():
         ds = load(data)
         X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X, ds.y)

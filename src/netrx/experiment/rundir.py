@@ -9,14 +9,16 @@ Files: ``config.yaml`` (fully resolved), ``history.csv``, ``summary.json``,
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import Any
+
+from torch import Tensor
 
 from netrx.config import load_config, to_yaml
-from netrx.errors import RunDirError
+from netrx.errors import RunDirError, clip
 from netrx.experiment.evaluate import RunResult
-from netrx.files import write_atomic, write_json
+from netrx.files import make_dir, read_json, write_atomic, write_json
 from netrx.transfer import Source, load_source, natural_order
 
 FILES = ("config.yaml", "history.csv", "summary.json", "preprocess.json", "weights.safetensors")
@@ -26,8 +28,7 @@ def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
     """Write every file of a finished run into ``directory`` (each atomically)."""
     from safetensors.torch import save
 
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    d = make_dir(directory)
     ds = result.prepared.dataset
     write_atomic(d / "config.yaml", lambda f: f.write(to_yaml(result.config)), mode="w")
     result.history.to_csv(d / "history.csv")
@@ -39,17 +40,50 @@ def write_run(result: RunResult, directory: str | os.PathLike) -> Path:
            "target_scaler": None if result.prepared.target_scaler is None
            else result.prepared.target_scaler.state_dict()}
     write_json(d / "preprocess.json", pre)
-    if result.test_predictions is not None:  # regression: for the predicted-vs-actual plot
+    if result.test_predictions is not None:  # y, prediction (and p_<class>) for the report
         import pandas as pd
 
         frame = pd.DataFrame(result.test_predictions)
         write_atomic(d / "test_predictions.csv", lambda f: frame.to_csv(f, index=False),
                      mode="w")
+    from netrx.experiment.importance import feature_importance
+
+    importance = feature_importance(result)  # tables: permutation importance on dev
+    if importance is not None:
+        write_json(d / "importance_features.json", importance)
     state = {k: v.detach().cpu().contiguous() for k, v in result.population.stacked_state().items()}
     meta = {"best_member": str(result.best), "members": str(result.population.members)}
     blob = save(state, metadata=meta)
     write_atomic(d / "weights.safetensors", lambda f: f.write(blob))
     return d
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
+    """A run's ``weights.safetensors``: every tensor stacked [K, ...]. Read with safetensors
+    (a pickle is never unpickled); a corrupt or foreign file is a RunDirError."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # SafetensorError, OSError, ...
+        reason = clip(str(e).splitlines()[0], 80) if str(e) else type(e).__name__
+        raise RunDirError(f"{path} is not a readable safetensors file ({reason}); it is "
+                          "corrupt or was not written by netrx") from None
+    sizes = {t.shape[0] if t.dim() else None for t in state.values()}
+    if not state or len(sizes) != 1 or None in sizes:
+        raise RunDirError(f"{path} does not hold a population's weights (tensors stacked "
+                          "[K, ...] over its members)")
+    return state
+
+
+def read_summary(d: Path) -> dict[str, Any]:
+    """A run's ``summary.json`` (a mapping with ``best_member``), or a RunDirError."""
+    summary = read_json(d / "summary.json")
+    if not isinstance(summary, dict) or not isinstance(summary.get("best_member"), int):
+        raise RunDirError(f"{d / 'summary.json'} has no best_member: it is not a summary "
+                          "netrx wrote")
+    return summary
 
 
 def read_source(path: str | os.PathLike, member: int | None = None) -> Source:
@@ -58,17 +92,14 @@ def read_source(path: str | os.PathLike, member: int | None = None) -> Source:
     d = Path(path)
     if not d.is_dir():
         return load_source(d)
-    from safetensors.torch import load_file
-
     missing = [f for f in ("config.yaml", "weights.safetensors", "summary.json")
                if not (d / f).is_file()]
     if missing:
         raise RunDirError(f"{d} is not a finished netrx run directory: missing "
                           f"{', '.join(missing)}")
     config = load_config(d / "config.yaml")
-    k = int(json.loads((d / "summary.json").read_text())["best_member"]) if member is None \
-        else int(member)
-    stacked = load_file(str(d / "weights.safetensors"))
+    k = read_summary(d)["best_member"] if member is None else int(member)
+    stacked = read_weights(d / "weights.safetensors")
     K = next(iter(stacked.values())).shape[0]
     if not 0 <= k < K:
         raise RunDirError(f"member {k} does not exist; the run in {d} has {K} members")

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from netrx.errors import ConfigError
+from netrx.files import load_refusal
 
 if TYPE_CHECKING:
     from netrx.population.population import Population
@@ -129,7 +130,7 @@ def load_source(path: str | os.PathLike) -> Source:
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError ...
         raise TransferError(
             f"cannot read {p} as a state dict with torch.load(weights_only=True): "
-            f"{str(e).splitlines()[0]}. Save the weights with torch.save(model.state_dict(), "
+            f"{load_refusal(e)}. Save the weights with torch.save(model.state_dict(), "
             "path), not the model object") from None
     return Source(p, _state_dict(obj, p))
 
