@@ -155,8 +155,9 @@ class Engine:
             run.epochs += 1
             v = float(metric[k]) if metric is not None else float("nan")
             if log.status[k] == "diverged" or not np.isfinite(v):
-                self.teller.end_pruned(run, f"diverged: the loss or dev {self.cfg.search.metric} "
-                                      f"became NaN/inf in epoch {run.epochs}")
+                what = self.cfg.search.metric.replace("_", " ")
+                self.teller.end_pruned(run, f"diverged: the loss or the {what} became "
+                                      f"NaN/inf in epoch {run.epochs}")
                 free.append(k)
                 continue
             run.curve.append(v)

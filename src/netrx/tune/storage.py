@@ -50,6 +50,8 @@ def mask_url(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
 
+        if _ambiguous(url):  # make_url would split at the first '@' of the password
+            raise ValueError(url)
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a database URL: mask anything between ':' and '@' anyway
         head, _, rest = url.partition("://")
@@ -58,6 +60,12 @@ def mask_url(url: str) -> str:
             user = cred.split(":", 1)[0]
             return f"{head}://{user}:***@{host}"
         return url
+
+
+def _ambiguous(url: str) -> bool:
+    """A URL whose credentials hold a raw '@' (a password not percent-encoded)."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    return netloc.count("@") > 1
 
 
 def scrub(text: str, url: str | None) -> str:
@@ -92,6 +100,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
         raise ConfigError(f"storage {mask_url(url)!r}: give sqlite:///FILE, "
                           "postgresql://USER:PASSWORD@HOST/DB or memory")
+    if scheme != "sqlite":
+        _check_parsable(url)
     if scheme in ("postgres", "postgresql"):
         url = _postgres_driver(url)
     if scheme == "sqlite":
@@ -104,8 +114,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         storage = _create_rdb(url, kwargs)
     except ImportError:
-        raise ConfigError(f"storage {mask_url(url)!r} needs a database driver: "
-                          "pip install psycopg2-binary (netrx's postgres extra)") from None
+        hint = ("pip install pymysql and write mysql+pymysql://…" if scheme == "mysql" else
+                "pip install psycopg2-binary (netrx's postgres extra)")
+        raise ConfigError(f"storage {mask_url(url)!r} needs a database driver: {hint}"
+                          ) from None
     except Exception as e:  # connection refused, bad credentials, unknown database
         raise ConfigError(f"cannot open storage {mask_url(url)!r}: "
                           f"{scrub(str(e).splitlines()[0] if str(e) else type(e).__name__, url)}"
@@ -113,6 +125,22 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if scheme == "sqlite":
         _serialise_sqlite(storage)
     return storage
+
+
+def _check_parsable(url: str) -> None:
+    """Refuse a database URL SQLAlchemy would misread, without echoing its parts (a
+    parse error can quote a fragment of the password)."""
+    bad = _ambiguous(url)
+    if not bad:
+        try:
+            from sqlalchemy.engine import make_url
+
+            make_url(url).port  # noqa: B018 - a non-numeric port raises here
+        except Exception:
+            bad = True
+    if bad:
+        raise ConfigError(f"storage URL {mask_url(url)!r} cannot be parsed: percent-encode "
+                          "'@', ':' and '/' in the user name or password (%40, %3A, %2F)")
 
 
 # what a process sees when another one creates the same tables at the same moment
