@@ -149,9 +149,26 @@ class TuneConfig:
         data = copy.deepcopy(self.raw)
         for key, value in values.items():
             set_path(data, key, copy.deepcopy(value))
+        name = values.get("optimizer.name")
+        if name is not None and name != self.raw.get("optimizer", {}).get("name"):
+            _drop_foreign_hyperparameters(data, str(name), set(values))
         data["members"] = members
         data.setdefault("train", {})["epochs"] = self.max_epochs
         return data
+
+
+def _drop_foreign_hyperparameters(data: dict[str, Any], name: str, searched: set[str]) -> None:
+    """A trial that switches the optimizer (``optimizer.name ~ choice(adamw, adam)``)
+    leaves out the base config's hyperparameters the new one does not take (AdamW's
+    ``weight_decay`` for Adam); searched keys stay, so a real mismatch still fails."""
+    from netrx.registry import OPTIMIZERS
+
+    optimizer = data.get("optimizer") or {}
+    for key in list(optimizer):
+        if key in ("name", "lr", "schedule") or f"optimizer.{key}" in searched:
+            continue
+        if name in OPTIMIZERS and not OPTIMIZERS.accepts(name, key):
+            del optimizer[key]
 
 
 def load_tune_config(source: str | os.PathLike | dict[str, Any],
