@@ -49,8 +49,8 @@ def test_train_builtin_writes_run_directory_and_predict_uses_it(tmp_path):
     assert s2["best"]["dev_error"] == summary["best"]["dev_error"]
     assert s2["best"]["test_error"] == summary["best"]["test_error"]
 
-    out = tmp_path / "preds.csv"
-    pred = runner.invoke(app, ["predict", str(run), "wine", "--out", str(out)])
+    out = tmp_path / "preds" / "predictions.csv"
+    pred = runner.invoke(app, ["predict", str(run), "wine", "--out", str(out.parent)])
     assert pred.exit_code == 0, pred.output
     frame = pd.read_csv(out)
     assert len(frame) == 178 and "prediction" in frame

@@ -98,15 +98,16 @@ def test_a_path_that_is_not_a_run_is_a_one_line_error(two_runs, tmp_path):
     with pytest.raises(ConfigError, match="two run directories or more"):
         load_runs([two_runs[0]])
     result = CliRunner().invoke(_app(), ["compare", str(two_runs[0]), str(tmp_path / "missing"),
-                                         "--out", str(tmp_path / "c.html")])
+                                         "--out", str(tmp_path / "c")])
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: ") and "no such run directory" in result.output
-    assert not (tmp_path / "c.html").exists()
+    assert not (tmp_path / "c" / "compare.html").exists()
 
 
 def test_cli_prints_the_table_and_writes_the_page(two_runs, tmp_path):
-    out = tmp_path / "compare.html"
-    result = CliRunner().invoke(_app(), ["compare", *map(str, two_runs), "--out", str(out)],
+    out = tmp_path / "pages" / "compare.html"
+    result = CliRunner().invoke(_app(), ["compare", *map(str, two_runs), "--out",
+                                         str(out.parent)],
                                 env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "optimizer.lr" in result.output and "fast-lr" in result.output

@@ -190,19 +190,31 @@ def train(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
     data: Annotated[str, typer.Argument(help="built-in name, .csv or .npz file")],
-    out: Annotated[Path | None, typer.Option(help="write predictions to this CSV")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="directory to write predictions.csv into (default: print them)")] = None,
+    keep: Annotated[str | None, typer.Option(
+        help="CSV columns to pass through beside the predictions, e.g. an ID: --keep id,name")]
+    = None,
     member: Annotated[int | None, typer.Option(
         help="use this member alone (default: the run's ensemble if it chose one, else its "
              "best member)")] = None,
     device: Annotated[str, typer.Option()] = "auto",
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="print the predictions (and metrics) as JSON, for scripts")] = False,
 ) -> None:
     """Apply a finished run (its fitted preprocessing and chosen predictor) to new data."""
     from netrx.cli.console import print_predictions
-    from netrx.experiment.predictor import load, read_for_prediction
+    from netrx.cli.flags import out_file
+    from netrx.experiment.predictor import kept_columns, load, read_for_prediction
 
+    target = out_file(out, "predictions.csv") if out is not None else None
     predictor = load(run_dir, member=member, device=device)
     X, y = read_for_prediction(data, predictor)
-    print_predictions(console, predictor, X, y, out)
+    kept = kept_columns(data, keep, len(X)) if keep else None
+    surprises = getattr(predictor.preprocessor, "surprises", None)
+    for note in (surprises(X) if surprises is not None else []):
+        err_console.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+    print_predictions(console, predictor, X, y, target, kept=kept, as_json=json_out)
 
 
 @app.command()
@@ -226,16 +238,18 @@ def playground(
 def report(
     run_dir: Annotated[Path, typer.Argument(
         help="a finished run directory, or a tune run directory (the study's report)")],
-    out: Annotated[Path | None, typer.Option(help="where to write (default RUN_DIR/report.html)")]
-    = None,
+    out: Annotated[Path | None, typer.Option(
+        help="directory to write report.html into (default: the run directory)")] = None,
 ) -> None:
     """Write the self-contained HTML report of a run or of a study (plotly, readable
     offline)."""
+    from netrx.cli.flags import out_file
     from netrx.report import build_report
     from netrx.report.study import build_study_report, is_study_dir
 
     build = build_study_report if is_study_dir(run_dir) else build_report
-    console.print(f"report written to {build(run_dir, out)}")
+    target = out_file(out, "report.html") if out is not None else None
+    console.print(f"report written to {build(run_dir, target)}")
 
 
 @app.command()

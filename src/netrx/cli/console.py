@@ -131,9 +131,13 @@ def print_datasets(console: Console, builtins: list[dict[str, Any]]) -> None:
                   "and test are carved from the data (fractions data.dev, data.test).")
 
 
-def print_predictions(console: Console, predictor: Any, X: Any, y: Any, out: Any) -> None:
+def print_predictions(console: Console, predictor: Any, X: Any, y: Any, out: Any, *,
+                      kept: Any = None, as_json: bool = False) -> None:
     """``netrx predict``: predictions (and class probabilities) of ``X``, the accuracy or
-    RMSE / MAE / R² where labels ``y`` came with the data, and the table or ``out`` CSV."""
+    RMSE / MAE / R² where labels ``y`` came with the data, and the table, the ``out`` CSV
+    or JSON; ``kept`` (a DataFrame of passed-through columns) comes first."""
+    import json
+
     import numpy as np
     import pandas as pd
 
@@ -143,23 +147,36 @@ def print_predictions(console: Console, predictor: Any, X: Any, y: Any, out: Any
         proba = predictor.predict_proba(X)
         for j, c in enumerate(predictor.classes):
             columns[f"p_{c}"] = proba[:, j]
+    metrics: dict[str, Any] = {}
     if y is not None:
         if predictor.task == "classification":
-            acc = float(np.mean(np.asarray(preds).astype(str) == np.asarray(y).astype(str)))
-            console.print(f"accuracy on {len(preds)} labelled examples: {acc:.2%}")
+            metrics["accuracy"] = float(np.mean(np.asarray(preds).astype(str)
+                                                == np.asarray(y).astype(str)))
         else:
             from netrx.experiment.evaluate import regression_metrics
 
-            m = regression_metrics(np.asarray(preds, float), np.asarray(y, float))
-            console.print(f"on {len(preds)} labelled examples: RMSE {m['rmse']:.4g}, "
-                          f"MAE {m['mae']:.4g}, R² {m['r2']:.4f}")
+            metrics.update(regression_metrics(np.asarray(preds, float), np.asarray(y, float)))
+        metrics["n"] = len(preds)
     frame = pd.DataFrame(columns)
+    if kept is not None:
+        frame = pd.concat([kept.reset_index(drop=True), frame], axis=1)
     if out is not None:
         from netrx.files import write_atomic
 
         write_atomic(out, lambda f: frame.to_csv(f, index=False), mode="w")
+    if as_json:
+        records = json.loads(frame.to_json(orient="records"))
+        print(json.dumps({"predictions": records, "metrics": metrics,
+                          "written": str(out) if out is not None else None}))
+        return
+    if "accuracy" in metrics:
+        console.print(f"accuracy on {metrics['n']} labelled examples: {metrics['accuracy']:.2%}")
+    elif metrics:
+        console.print(f"on {metrics['n']} labelled examples: RMSE {metrics['rmse']:.4g}, "
+                      f"MAE {metrics['mae']:.4g}, R² {metrics['r2']:.4f}")
+    if out is not None:
         console.print(f"{len(frame)} predictions written to {out}")
     else:
         console.print(frame.head(20).to_string(index=False))
         if len(frame) > 20:
-            console.print(f"… {len(frame) - 20} more rows; use --out FILE to save them all")
+            console.print(f"… {len(frame) - 20} more rows; use --out DIR to save them all")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +34,23 @@ def data_flags(**given: Any) -> dict[str, Any]:
         if isinstance(out.get(key), str):
             out[key] = [c.strip() for c in out[key].split(",") if c.strip()]
     return out
+
+
+def out_file(out: Path, filename: str) -> Path:
+    """``--out DIR`` means one thing on every command: the directory the command writes
+    into (created if missing); ``filename`` is what this command writes there. A path
+    that names a file (``--out preds.csv``) is refused with the directory form."""
+    from netrx.errors import ConfigError
+
+    out = Path(out)
+    if out.suffix.lower() in (".csv", ".html", ".json", ".png", ".yaml") and not out.is_dir():
+        raise ConfigError(f"--out {out} names a file; --out is the directory a command "
+                          f"writes into: --out {out.parent or '.'} writes "
+                          f"{(out.parent or Path('.')) / filename}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out / filename
 
 
 def vary_overrides(vary: list[str], members: int, seed: int) -> dict[str, Any]:

@@ -258,6 +258,37 @@ class Preprocessor:
     ) -> np.ndarray:
         return self.fit(X, columns, categorical).transform(X)
 
+    def surprises(self, X: np.ndarray, z_limit: float = 6.0) -> list[str]:
+        """What new data holds that training did not, in words, one note per column:
+        text values outside the levels the column was encoded with (they go to its
+        ``<infrequent>`` column, or to an all-zero block), and, for a table's numeric
+        columns, values more than ``z_limit`` training standard deviations from the
+        training mean, |x − μ|/σ > z_limit (the network extrapolates there)."""
+        X = np.asarray(X)
+        numeric, text = self._columns(X)
+        notes = []
+        for k, j in enumerate(self.categorical_):
+            known = set(self.categories_[k])
+            odd = [str(v) for v in text[:, k] if not _is_missing(v) and str(v) not in known]
+            if odd:
+                where = "its <infrequent> column" if INFREQUENT in known else "an all-zero block"
+                examples = ", ".join(repr(v) for v in dict.fromkeys(odd).keys() if v)[:80]
+                notes.append(f"column {self.columns_[j]!r}: {len(odd)} of {len(X)} values "
+                             f"were not among its training levels (e.g. {examples}); they go "
+                             f"to {where}")
+        if len(self._in_shape) == 1 and len(self._numeric_idx):
+            out = self._numeric_out if self.categorical_ else list(range(len(self._numeric_idx)))
+            mean = np.asarray(self.standardizer_.mean_).reshape(-1)[out]
+            std = np.asarray(self.standardizer_.scale_).reshape(-1)[out]
+            with np.errstate(invalid="ignore"):
+                z = np.abs(numeric - mean) / np.where(std > 0, std, 1.0)
+            far = np.nansum(z > z_limit, axis=0)
+            for k in np.flatnonzero(far):
+                notes.append(f"column {self.columns_[self._numeric_idx[k]]!r}: {int(far[k])} of "
+                             f"{len(X)} values lie more than {z_limit:g} training standard "
+                             "deviations from its training mean")
+        return notes
+
     def _columns(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Numeric columns as float64 [n, k] (NaN = missing); text columns as object."""
         flat = X.reshape(len(X), math.prod(X.shape[1:]))

@@ -101,6 +101,27 @@ def load(run_dir: str | os.PathLike, member: int | None = None, device: str = "a
     return Predictor(run_dir, member=member, device=device)
 
 
+def kept_columns(data: str, keep: str, n_rows: int) -> Any:
+    """The CSV columns named in ``keep`` (comma-separated: IDs, names) for passing through
+    beside the predictions, row for row."""
+    from netrx.errors import DataError
+
+    path = Path(data)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        raise DataError(f"--keep passes CSV columns through; {data!r} is not a CSV file")
+    import pandas as pd
+
+    names = [c.strip() for c in keep.split(",") if c.strip()]
+    frame = pd.read_csv(path)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise DataError(f"--keep {','.join(missing)}: {path} has no such column (it has "
+                        f"{', '.join(map(str, frame.columns[:12]))})")
+    if len(frame) != n_rows:
+        raise DataError(f"{path} has {len(frame)} rows but {n_rows} were predicted")
+    return frame[names]
+
+
 def read_for_prediction(data: str, predictor: Predictor) -> tuple[Any, Any]:
     """Raw features (and labels, if present) of new data for ``predictor``: a CSV with the
     run's feature columns, an NPZ with ``X`` (and ``y``), or a built-in name (its test

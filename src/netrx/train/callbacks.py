@@ -90,9 +90,14 @@ class History(Callback):
     def __init__(self) -> None:
         self.logs: list[EpochLog] = []
         self.population: Population | None = None
+        #: the fit ran every planned epoch (not cut short by a deadline or Ctrl-C)
+        self.completed = False
 
     def on_fit_start(self, state: FitState) -> None:
         self.population = state.population
+
+    def on_fit_end(self, state: FitState) -> None:
+        self.completed = state.epoch >= state.epochs
 
     def on_epoch_end(self, state: FitState, log: EpochLog) -> None:
         self.logs.append(log)
@@ -108,7 +113,13 @@ class History(Callback):
         return np.array([r if r is not None else np.full(K, np.nan) for r in rows], dtype=float)
 
     def final_status(self) -> list[str]:
-        return list(self.logs[-1].status) if self.logs else []
+        """Each member's status after the fit: ``done`` (it ran every planned epoch),
+        ``stopped`` (early stopping), ``diverged``, or ``training`` (the fit was cut
+        short while it still trained)."""
+        status = list(self.logs[-1].status) if self.logs else []
+        if self.completed:
+            status = ["done" if s == "training" else s for s in status]
+        return status
 
     def best_member(self, metric: str = "dev_error") -> int:
         """The member with the lowest value of ``metric`` at its last epoch, never a diverged
