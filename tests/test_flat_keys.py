@@ -13,7 +13,7 @@ from netrx.config import FLAT_KEYS, MEMBER_KEYS, get_path, parse_config
 ESTIMATOR_ONLY = {"optimizer_options", "schedule", "early_stopping", "reduce_lr_on_plateau",
                   "ensemble", "validation_fraction", "random_state", "verbose"}
 CLI_ONLY = {"config", "schedule", "schedule_param", "reduce_lr_on_plateau", "vary",
-            "early_stopping", "resume", "force", "quiet"}
+            "early_stopping", "resume", "force", "quiet", "json_out"}
 
 
 @pytest.mark.parametrize("estimator", [NetClassifier, NetRegressor])

@@ -81,8 +81,8 @@ def test_train_csv_with_string_labels_and_categories(tmp_path):
     (["--dataset", "mnist2d"], "mnist1d"),
     (["--dataset", "wine", "--lr", "-1"], "lr"),
     (["--dataset", "wine", "--batch-size", "0"], "batch_size"),
-    (["--dataset", "wine", "--optimizer", "adamm"], "did you mean 'adam'"),
-    (["--dataset", "wine", "--model", "transformer"], "model family"),
+    (["--dataset", "wine", "--optimizer", "adamm"], "'adamm' is not one of"),
+    (["--dataset", "wine", "--model", "transformer"], "'transformer' is not one of"),
     (["--dataset", "wine", "--members", "2", "--vary", "hidden=int(1,5)"], "netrx tune"),
     (["--dataset", "wine", "--members", "2", "--vary", "lr=log_uniform(0,1)"], "lo > 0"),
 ])
@@ -186,3 +186,16 @@ def test_help_shows_the_config_defaults():
     for text in ("passes over the training set (default 20)", "learning rate α (default 0.001)",
                  "examples per update (default 128)", "population size K (default 1)"):
         assert text in res.output, text
+
+
+def test_a_choice_typed_wrong_is_one_line_with_a_suggestion(capsys):
+    """Choices are Enum types (listed in --help, completed by the shell); the console
+    script turns click's refusal into one line with the nearest choice."""
+    from netrx.cli.entry import main
+
+    assert main(["train", "--dataset", "wine", "--optimizer", "adamm"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "did you mean 'adam'?" in err
+    assert main(["train", "--help"]) == 0
+    assert "adamw" in capsys.readouterr().out  # the choices are listed

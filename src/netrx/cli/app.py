@@ -17,6 +17,7 @@ from netrx.cli.console import (
 )
 from netrx.cli.flags import (
     BatchSizeOpt,
+    DeviceOpt,
     DropOpt,
     DropoutOpt,
     EpochsOpt,
@@ -29,12 +30,13 @@ from netrx.cli.flags import (
     TargetErrorOpt,
     TargetOpt,
     TaskOpt,
+    choice,
     data_flags,
 )
 from netrx.errors import ConfigError, NetrxError
 from netrx.registry import ACTIVATIONS, AUGMENTATIONS, FAMILIES, INITS, OPTIMIZERS, SCHEDULES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="netrx: train, diagnose and improve deep networks with the course's "
                        "playbook.")
 console = Console()
@@ -104,16 +106,14 @@ def train(
     drop: DropOpt = None,
     features: FeaturesOpt = None,
     target_error: TargetErrorOpt = None,
-    family: Annotated[str | None, typer.Option(
-        "--model", help=FAMILIES.describe())] = None,
+    family: choice("Family", FAMILIES.names(), "model family", "--model") = None,
     hidden: HiddenOpt = None,
-    activation: Annotated[str | None, typer.Option(help=ACTIVATIONS.describe())] = None,
-    init: Annotated[str | None, typer.Option(help=INITS.describe())] = None,
+    activation: choice("Activation", ACTIVATIONS.names(), "hidden-layer activation") = None,
+    init: choice("Init", ("auto", *INITS.names()), "weight initialisation") = None,
     dropout: DropoutOpt = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm")] = None,
-    optimizer: Annotated[str | None, typer.Option(help=OPTIMIZERS.describe())] = None,
-    schedule: Annotated[str | None, typer.Option(
-        help=f"learning-rate schedule: {SCHEDULES.describe()}")] = None,
+    optimizer: choice("Optimizer", OPTIMIZERS.names(), "optimizer") = None,
+    schedule: choice("Schedule", SCHEDULES.names(), "learning-rate schedule") = None,
     schedule_param: Annotated[list[str] | None, typer.Option(
         help="schedule parameter KEY=VALUE, repeatable, e.g. decay_rate=1")] = None,
     reduce_lr_on_plateau: Annotated[int | None, typer.Option(
@@ -127,8 +127,7 @@ def train(
     early_stopping: Annotated[int | None, typer.Option(help="patience in epochs")] = None,
     l2: Annotated[float | None, typer.Option("--l2", help="L2 λ: cost + λ/2m Σ‖W‖²_F")] = None,
     l1: Annotated[float | None, typer.Option("--l1", help="L1 λ: cost + λ/m Σ|w|")] = None,
-    l1_mode: Annotated[str | None, typer.Option(help="subgradient or proximal (exact 0s)")] \
-        = None,
+    l1_mode: choice("L1Mode", ("subgradient", "proximal"), "proximal gives exact 0s") = None,
     weight_decay: Annotated[float | None, typer.Option(
         help="decoupled decay λ_wd: θ −= α·λ_wd·θ each step")] = None,
     max_norm: Annotated[float | None, typer.Option(help="bound c on each unit's ‖w‖₂")] = None,
@@ -137,26 +136,27 @@ def train(
     input_dropout: Annotated[float | None, typer.Option(help="dropout rate on the inputs")] \
         = None,
     label_smoothing: Annotated[float | None, typer.Option(help="label smoothing ε")] = None,
-    augment: Annotated[str | None, typer.Option(
-        "--augment", help=f"augmentation preset: {AUGMENTATIONS.describe()}")] = None,
+    augment: choice("Augment", AUGMENTATIONS.names(), "augmentation preset") = None,
     init_from: Annotated[str | None, typer.Option(
         help="transfer: start from a run directory or a state-dict file")] = None,
     freeze: Annotated[int | None, typer.Option(help="transfer: freeze the first N layers")] \
         = None,
-    transfer: Annotated[str | None, typer.Option(
-        "--transfer", help="transfer plan: auto (the notes' table) or none")] = None,
-    similarity: Annotated[str | None, typer.Option(
-        help="transfer: is the new data similar or different?")] = None,
+    transfer: choice("Transfer", ("auto", "none"), "transfer plan (auto: the notes' table)") \
+        = None,
+    similarity: choice("Similarity", ("similar", "different"),
+                       "transfer: is the new data similar or different?") = None,
     tensorboard: Annotated[str | None, typer.Option(
         help="log per-member scalars to DIR/<name> (pip install netrx[tensorboard])")] = None,
     seed: SeedOpt = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    device: DeviceOpt = None,
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
     resume: Annotated[bool, typer.Option(help="carry on an interrupted run of this name")] = False,
     force: Annotated[bool, typer.Option(
         help="train even when the members look too many for the memory there is")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="print the run's summary as JSON on stdout (for scripts)")] = False,
 ) -> None:
     """Train a population of networks and write runs/<name>/."""
     given = dict(locals())  # every option, by its flat name (netrx.config.FLAT_KEYS)
@@ -176,10 +176,16 @@ def train(
     if cfg.name is None:
         cfg = cfg.model_copy(update={"name": default_name(cfg)})
     try:
-        result = run(cfg, progress=not quiet, resume=resume, force=force, finish=build_report)
+        result = run(cfg, progress=not (quiet or json_out), resume=resume, force=force,
+                     finish=build_report)
     except KeyboardInterrupt:
         print_interrupted(err_console, partial_dir(cfg), resume_command(partial_dir(cfg)))
         raise typer.Exit(130) from None
+    if json_out:
+        from netrx.cli.console import print_json
+
+        print_json({**result.summary(), "run_dir": str(result.run_dir)})
+        return
     print_result(console, result)
     if result.run_dir is not None:
         console.print(f"report: {result.run_dir / 'report.html'}", highlight=False)
@@ -198,7 +204,7 @@ def predict(
     member: Annotated[int | None, typer.Option(
         help="use this member alone (default: the run's ensemble if it chose one, else its "
              "best member)")] = None,
-    device: Annotated[str, typer.Option()] = "auto",
+    device: DeviceOpt = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="print the predictions (and metrics) as JSON, for scripts")] = False,
 ) -> None:
@@ -208,7 +214,7 @@ def predict(
     from netrx.experiment.predictor import kept_columns, load, read_for_prediction
 
     target = out_file(out, "predictions.csv") if out is not None else None
-    predictor = load(run_dir, member=member, device=device)
+    predictor = load(run_dir, member=member, device=device or "auto")
     X, y = read_for_prediction(data, predictor)
     kept = kept_columns(data, keep, len(X)) if keep else None
     surprises = getattr(predictor.preprocessor, "surprises", None)
@@ -272,7 +278,7 @@ def tune(
     name: Annotated[str | None, typer.Option(
         help="run name (default: tune-<config file name>); rerun to resume")] = None,
     out: Annotated[str | None, typer.Option(help="parent directory of runs")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    device: DeviceOpt = None,
     target: TargetOpt = None,
     task: TaskOpt = None,
     impute: ImputeOpt = None,
@@ -280,6 +286,8 @@ def tune(
     features: FeaturesOpt = None,
     target_error: TargetErrorOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="print the study's summary as JSON on stdout (for scripts)")] = False,
 ) -> None:
     """Search hyperparameters on the right scales, trials streaming through population
     slots; writes runs/<name>/ (study.db, best.yaml, trials.csv, importance.json, ...)."""
@@ -289,6 +297,7 @@ def tune(
     if name is not None:
         check_name(name)
     code = run_tune(config, console=console, err_console=err_console, strategy=strategy,
+                    as_json=json_out,
                     trials=trials, slots=slots, pruner=pruner, budget=budget, storage=storage,
                     workers=workers, study=study, name=name, out=out, device=device,
                     quiet=quiet, data=data_flags(target=target, task=task, impute=impute,
@@ -306,8 +315,8 @@ def improve(
     budget: Annotated[str, typer.Option(help="wall clock for everything, e.g. 90s, 15m")] \
         = "15m",
     target_error: TargetErrorOpt = None,
-    family: Annotated[str, typer.Option(
-        help=f"auto, {FAMILIES.describe()}")] = "auto",
+    family: choice("ImproveFamily", ("auto", *FAMILIES.names()),
+                   "auto (the families that fit the input) or one family") = None,
     target: TargetOpt = None,
     task: TaskOpt = None,
     impute: ImputeOpt = None,
@@ -321,8 +330,10 @@ def improve(
         help="replace a finished run of this name (and discard an interrupted one)")] = False,
     out: Annotated[str, typer.Option(help="parent directory of runs")] = "runs",
     seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    device: DeviceOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live decision log")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="print the result as JSON on stdout (for scripts)")] = False,
 ) -> None:
     """The whole playbook hands-free: baseline, diagnose, prescribe, tune, repeat, then
     single vs ensemble vs Polyak on dev and the test set once; writes runs/<name>/."""
@@ -332,7 +343,9 @@ def improve(
     if name is not None:
         check_name(name)
     data = data_flags(task=task, impute=impute, drop=drop, features=features)
+    family, device = family or "auto", device or "auto"
     code = run_improve(source, console=console, err_console=err_console, quiet=quiet,
+                       as_json=json_out,
                        budget=budget, target_error=target_error, family=family, out=out,
                        name=name, seed=seed, device=device, members=members, target=target,
                        data=data, overwrite=overwrite)

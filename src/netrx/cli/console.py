@@ -180,3 +180,19 @@ def print_predictions(console: Console, predictor: Any, X: Any, y: Any, out: Any
         console.print(frame.head(20).to_string(index=False))
         if len(frame) > 20:
             console.print(f"… {len(frame) - 20} more rows; use --out DIR to save them all")
+
+
+def silent() -> Console:
+    """A console that prints nowhere (``--json``: stdout holds the JSON alone)."""
+    import io
+
+    return Console(file=io.StringIO())
+
+
+def print_json(data: Any) -> None:
+    """``data`` as one line of JSON on stdout (NaN/inf as null)."""
+    import json
+
+    from netrx.files import finite
+
+    print(json.dumps(finite(data), default=str))

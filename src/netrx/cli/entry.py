@@ -17,6 +17,19 @@ def _usage_errors() -> tuple[type, type]:
     return getattr(exceptions, "NoArgsIsHelpError", ()), exceptions.UsageError
 
 
+def _suggestion(message: str) -> str:
+    """`` (did you mean 'adam'?)`` for a choice typed wrong (click lists the choices)."""
+    import re
+
+    from netrx.errors import did_you_mean
+
+    found = re.search(r"'([^']*)' is not one of (.+?)\.?$", message)
+    if not found:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    return did_you_mean(found.group(1), choices)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script: every usage error, typer's own included, is one line
     ``error: …`` on stderr with exit status 2, like netrx's own errors."""
@@ -30,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except usage as e:
         hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
-        err_console.print(f"[bold red]error:[/] {escape(e.format_message())}{hint}",
+        message = e.format_message()
+        err_console.print(f"[bold red]error:[/] {escape(message)}{_suggestion(message)}{hint}",
                           highlight=False, soft_wrap=True)
         return 2
     except typer.Abort:

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,12 +14,28 @@ import typer
 
 from netrx.errors import ConfigError, did_you_mean
 
+
+def _plain(value: Any) -> Any:
+    """An Enum choice as its plain string (configs and YAML hold strings)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def choice(name: str, values: Iterable[str], help: str, *flags: str) -> Any:
+    """An optional flag whose values are ``values``: ``--help`` lists them, the shell
+    completes them (``netrx --install-completion``), a typo is a one-line usage error;
+    the command receives the plain string (or None)."""
+    options = Enum(name, {str(v): str(v) for v in values}, type=str)  # type: ignore[misc]
+    return Annotated[options | None, typer.Option(*flags, help=help, callback=_plain,
+                                                  case_sensitive=False)]
+
+
 #: the data flags of train and improve (one definition; netrx.config.FLAT_KEYS names them)
 TargetOpt = Annotated[str | None, typer.Option(help="CSV column to predict")]
-TaskOpt = Annotated[str | None, typer.Option(
-    help="classification or regression (default: inferred from the target)")]
-ImputeOpt = Annotated[str | None, typer.Option(
-    help="fill missing values: mean, median or most_frequent (fitted on train)")]
+TaskOpt = choice("Task", ("classification", "regression"),
+                 "inferred from the target when not given")
+ImputeOpt = choice("Impute", ("mean", "median", "most_frequent"),
+                   "fill missing values with the training column's statistic")
+DeviceOpt = choice("Device", ("auto", "cpu", "cuda"), "where to train (auto: cuda if present)")
 DropOpt = Annotated[str | None, typer.Option(
     help="CSV columns to leave out, e.g. id,name (IDs, free text)")]
 FeaturesOpt = Annotated[str | None, typer.Option(

@@ -91,11 +91,16 @@ class ImproveView:
 
 
 def run_improve(source: str, *, console: Console, err_console: Console, quiet: bool,
-                **options: Any) -> int:
+                as_json: bool = False, **options: Any) -> int:
     """``netrx improve``: the decision log and the live panel while it runs (none with
     ``quiet``), then the final table and the report. Returns the exit status (0, or 130
     when interrupted: the completed steps are kept for a resume)."""
     from netrx.recipe.plan import improve
+
+    if as_json:  # stdout holds the JSON alone
+        from netrx.cli.console import silent
+
+        console, quiet = silent(), True
 
     def log(line: str) -> None:
         if not quiet:
@@ -115,5 +120,14 @@ def run_improve(source: str, *, console: Console, err_console: Console, quiet: b
     print_improve(console, result)
     from netrx.report import build_report
 
-    console.print(f"report: {build_report(result.run_dir)}")
+    report = build_report(result.run_dir)
+    console.print(f"report: {report}")
+    if as_json:
+        from netrx.cli.console import print_json
+
+        print_json({"run_dir": str(result.run_dir), "report": str(report),
+                    "task": result.task, "seconds": round(result.seconds, 3),
+                    "budget": result.budget, "final": {k: v for k, v in result.final.items()
+                                                       if not k.startswith("_")},
+                    "decisions": result.decisions, "bias_variance": result.steps})
     return 0

@@ -9,7 +9,7 @@ from rich.console import Console
 
 
 def run_tune(config: Path, *, console: Console, err_console: Console, quiet: bool = False,
-             workers: int = 1, **options: Any) -> int:
+             workers: int = 1, as_json: bool = False, **options: Any) -> int:
     """Run ``netrx tune``; returns the exit status (0; 1 when a worker process of
     ``--workers N`` failed: the summary of what the others did, then which worker failed
     and why; 130 when interrupted). Its worker processes run :mod:`netrx.tune.worker`."""
@@ -22,6 +22,10 @@ def run_tune(config: Path, *, console: Console, err_console: Console, quiet: boo
 
     cfg = load_tune_config(config, {k: options.get(k) for k in
                                     ("strategy", "trials", "slots", "pruner", "budget")})
+    if as_json:  # stdout holds the JSON alone
+        from netrx.cli.console import silent
+
+        console, quiet = silent(), True
     live = None if quiet else LiveTable(console, cfg.space)
 
     def log(line: str) -> None:
@@ -44,6 +48,11 @@ def run_tune(config: Path, *, console: Console, err_console: Console, quiet: boo
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         return 1
     _print_summary(console, result, mask_url)
+    if as_json:
+        from netrx.cli.console import print_json
+
+        print_json({**result.summary, "run_dir": str(result.run_dir),
+                    "storage": mask_url(result.url)})
     return 0
 
 
@@ -81,5 +90,6 @@ def _print_summary(console: Console, result: Any, mask_url: Any) -> None:
                   "plots.json, tune.json)", soft_wrap=True)
     url = mask_url(result.url)
     if url != "memory":
-        console.print(f"browse the study: optuna-dashboard {url}", highlight=False,
+        where = result.run_dir if url.startswith("sqlite") else url
+        console.print(f"browse the study: netrx dashboard {where}", highlight=False,
                       soft_wrap=True)
