@@ -193,3 +193,16 @@ def test_a_trial_that_won_by_luck_does_not_replace_a_better_default(tmp_path, mo
     last = state.data["decisions"][-1]
     assert last["rule"] == "no dev gain" and "(dev 0)" in last["numbers"]
     assert "estimated dev" in last["numbers"]
+
+
+def test_the_range_test_can_be_the_baseline_sweep(tmp_path):
+    """``--sweep lr-find``: the range test names the rate, K seeds train at it."""
+    from netrx.recipe.plan import improve
+
+    result = improve("iris", budget=12.0, out=str(tmp_path), name="lf", members=2,
+                     sweep="lr-find", log=lambda line: None)
+    rules = [d["rule"] for d in result.decisions]
+    assert "learning-rate range test" in rules and "seeds at the suggested rate" in rules
+    assert "learning-rate sweep on a log scale" not in rules
+    found = next(d for d in result.decisions if d["rule"] == "learning-rate range test")
+    assert "α_min / 3" in found["numbers"] or "no rate" in found["numbers"]

@@ -323,6 +323,8 @@ def improve(
     drop: DropOpt = None,
     features: FeaturesOpt = None,
     members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
+    sweep: choice("Sweep", ("grid", "lr-find"), "the baseline's learning-rate sweep: K "
+                  "members on a log grid, or a range test then K seeds (default grid)") = None,
     name: Annotated[str | None, typer.Option(
         help="run name (default improve-<source>); rerun an interrupted one to resume it")] \
         = None,
@@ -348,7 +350,7 @@ def improve(
                        as_json=json_out,
                        budget=budget, target_error=target_error, family=family, out=out,
                        name=name, seed=seed, device=device, members=members, target=target,
-                       data=data, overwrite=overwrite)
+                       data=data, overwrite=overwrite, sweep=sweep or "grid")
     if code:
         raise typer.Exit(code)
 

@@ -106,8 +106,11 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
 
 
 def _sweep(ctx: Context, fam: str, seconds: float) -> dict[str, Any]:
-    """K members of the family's starting config, learning rates on a log scale."""
+    """K members of the family's starting config, learning rates on a log scale (or, with
+    ``--sweep lr-find``, at the range test's suggestion)."""
     start = _family_config(ctx.cfg0, fam)
+    if ctx.sweep == "lr-find":
+        return _lr_find_sweep(ctx, fam, start, seconds)
     lrs = learning_rates(ctx.members)
     data = start.model_dump(mode="json")
     data.update(members=ctx.members)
@@ -125,6 +128,37 @@ def _sweep(ctx: Context, fam: str, seconds: float) -> dict[str, Any]:
                    f"α={lr:.3g}: train {fmt(best['train_error'])}, dev "
                    f"{fmt(best['dev_error'])} (a best of {len(lrs)}: biased low)",
                    f"{fam} candidate")
+    cfg = single_config(start, **{"optimizer.lr": lr, "train.epochs": epochs,
+                                  "train.early_stopping": None})
+    return {"family": fam, "row": best, "lr": lr, "config": cfg}
+
+
+def _lr_find_sweep(ctx: Context, fam: str, start: RunConfig, seconds: float) -> dict[str, Any]:
+    """The range test (:mod:`netrx.diagnose.lr_find`, 3K rates from 10⁻⁵ to 1, 100 steps)
+    names α* = α_min/3; then K seeds at α* train with early stopping, like a sweep."""
+    from netrx.diagnose.lr_find import lr_find
+
+    t0 = time.monotonic()
+    found = lr_find(start, ctx.prepared, lo=1e-5, hi=1.0, members=3 * ctx.members,
+                    steps=100, seconds=0.3 * seconds)
+    lr = found.suggestion or float(start.optimizer.lr if not isinstance(
+        start.optimizer.lr, list) else start.optimizer.lr[0])
+    ctx.log.decide("baseline", "learning-rate range test",
+                   f"{fam}: {len(found.lrs)} rates in {found.lrs[0]:g}…{found.lrs[-1]:g}, "
+                   f"{found.steps} steps: {found.rule}", f"α={lr:.3g}")
+    data = start.model_dump(mode="json")
+    data.update(members=ctx.members)
+    data["optimizer"]["lr"] = lr
+    data["train"]["epochs"] = MAX_EPOCHS
+    data["train"]["early_stopping"] = {"patience": PATIENCE}
+    left = max(seconds - (time.monotonic() - t0), 1.0)
+    _, history, rows = train_population(parse_config(data), ctx.prepared, Budget(left))
+    best = best_row(rows)
+    epochs = int(min(MAX_EPOCHS, max(5, len(history.logs))))
+    ctx.log.decide("baseline", "seeds at the suggested rate",
+                   f"{fam}: α={lr:.3g}, {ctx.members} seeds, {len(history.logs)} epochs; "
+                   f"best: train {fmt(best['train_error'])}, dev {fmt(best['dev_error'])} "
+                   f"(a best of {ctx.members}: biased low)", f"{fam} candidate")
     cfg = single_config(start, **{"optimizer.lr": lr, "train.epochs": epochs,
                                   "train.early_stopping": None})
     return {"family": fam, "row": best, "lr": lr, "config": cfg}

@@ -42,6 +42,7 @@ from netrx.recipe.steps import (
     FAMILIES_BY_KIND,
     FAMILY_CHOICES,
     STATE,
+    SWEEPS,
     Context,
     families_for,
     learning_rates,
@@ -217,13 +218,15 @@ def write_progress(ctx: Context, step: str) -> None:
 def improve(source: str, *, budget: str | float = "15m", target_error: float | None = None,
             family: str = "auto", out: str = "runs", name: str | None = None, seed: int = 0,
             device: str = "auto", members: int = 8, target: str | None = None,
-            data: dict[str, Any] | None = None, overwrite: bool = False,
+            data: dict[str, Any] | None = None, overwrite: bool = False, sweep: str = "grid",
             log: Callable[[str], None] = print,
             progress: Callable[[dict[str, Any]], None] | None = None) -> ImproveResult:
     """Run the playbook on ``source`` (a built-in name, a data file, or a YAML run config)
     within ``budget`` (seconds or ``15m``); see the module docstring. ``data`` sets keys of
     the config's ``data`` section (``task``, ``impute``, ``drop``, ``features``, ...), as
-    ``netrx train``'s data flags do. Rerunning the same call with the same ``name``
+    ``netrx train``'s data flags do. ``sweep`` is the baseline's learning-rate sweep:
+    ``grid`` (K members on a log grid) or ``lr-find`` (a range test, then K seeds at its
+    suggested rate). Rerunning the same call with the same ``name``
     resumes an interrupted improve; ``overwrite`` replaces a finished one (and discards an
     interrupted one).
 
@@ -235,6 +238,8 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
     total = parse_duration(budget)
     if family not in FAMILY_CHOICES:
         raise unknown_choice("family", family, FAMILY_CHOICES)
+    if sweep not in SWEEPS:
+        raise unknown_choice("sweep", sweep, SWEEPS)
     if int(members) < 2:
         raise ConfigError(f"members={members!r}: improve needs at least 2 (a learning-rate "
                           "sweep and an ensemble)")
@@ -254,6 +259,8 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
         shutil.rmtree(Path(out) / f"{cfg0.name}.partial", ignore_errors=True)
     key = {"source": str(source), "budget": total, "family": family, "seed": seed,
            "members": int(members), "target_error": target_error}
+    if sweep != "grid":  # (the key of an improve started before --sweep existed stays valid)
+        key["sweep"] = sweep
     state = State.open(partial / STATE, key)
     # the time of an attempt killed without a chance to save it: its heartbeat
     spent0 = max(float(state.data["spent"]), Heartbeat.read(partial / CLOCK))
@@ -271,7 +278,7 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
     emit = progress or (lambda event: None)
     dlog = _Log(state, log, emit)
     ctx = Context(cfg0, prepared, clock, total, spent0, int(members), family, partial, dlog,
-                  state, spent, emit)
+                  state, spent, emit, sweep)
 
     emit({"event": "start", "name": cfg0.name, "spent": spent0, "budget": total,
           "dir": str(partial)})

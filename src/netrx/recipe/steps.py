@@ -28,6 +28,8 @@ from netrx.train.deadline import Budget, Deadline
 
 FAMILIES_BY_KIND = {"table": ("mlp",), "signal": ("mlp", "cnn1d", "resnet1d"),
                     "image": ("mlp", "cnn2d", "resnet2d")}
+#: ``--sweep`` of ``netrx improve``
+SWEEPS = ("grid", "lr-find")
 #: ``--family`` of ``netrx improve``: ``auto`` or a registered family
 FAMILY_CHOICES = ("auto", *FAMILIES.names())
 #: fractions of the budget: baseline, tuning rounds, final (the final gets the rest)
@@ -123,6 +125,9 @@ class Context:
     #: progress events for a live view: {"event": "decision" | "verdict" | "trials" |
     #: "step_done", "step": ..., ...} (see :func:`netrx.recipe.plan.improve`)
     progress: Callable[[dict[str, Any]], None] = lambda event: None
+    #: the baseline's learning-rate sweep: ``grid`` (K members on a log grid, the best on
+    #: dev) or ``lr-find`` (a range test, then K seeds at its suggested rate)
+    sweep: str = "grid"
 
     @property
     def families(self) -> tuple[str, ...]:
