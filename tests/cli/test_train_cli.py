@@ -199,3 +199,11 @@ def test_a_choice_typed_wrong_is_one_line_with_a_suggestion(capsys):
     assert err.startswith("error: ") and "did you mean 'adam'?" in err
     assert main(["train", "--help"]) == 0
     assert "adamw" in capsys.readouterr().out  # the choices are listed
+
+
+def test_help_keeps_square_brackets(capsys):
+    """rich read ``[tensorboard]`` as markup and printed ``pip install netrx``."""
+    from netrx.cli.entry import main
+
+    assert main(["train", "--help"]) == 0
+    assert "netrx[tensorboard]" in " ".join(capsys.readouterr().out.split())

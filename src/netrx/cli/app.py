@@ -146,7 +146,7 @@ def train(
     similarity: choice("Similarity", ("similar", "different"),
                        "transfer: is the new data similar or different?") = None,
     tensorboard: Annotated[str | None, typer.Option(
-        help="log per-member scalars to DIR/<name> (pip install netrx[tensorboard])")] = None,
+        help="log per-member scalars to DIR/<name> (pip install netrx\\[tensorboard])")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
