@@ -73,7 +73,8 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
              seconds: float, k_folds: int | None = None) -> dict[str, Any]:
     """The honest dev estimate of ``cfg`` (see the module docstring) within about
     ``seconds``: ``{dev_error, dev_se, train_error, folds, members, seconds, epochs_run,
-    seed}``. Folds the budget cannot hold are left out (at least one is trained)."""
+    seed}``. Each fold may take all the time left; folds the budget cannot hold after that
+    (judged by the folds so far) are left out, at least one is trained."""
     k = n_folds(prepared) if k_folds is None else int(k_folds)
     parts = folds(prepared, k, int(seed)) if k > 1 else [prepared]
     s0 = fresh_seed(seed, label)
@@ -85,11 +86,12 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
     train: list[float] = []
     epochs, used = [], 0
     t0 = time.monotonic()
-    for f, part in enumerate(parts):
-        left = clock.remaining / (len(parts) - f)
-        if f and left < 0.25 * (time.monotonic() - t0) / f:  # this fold cannot finish
+    for part in parts:
+        # a fold gets all the time left: fewer folds, never starved ones (a fit cut short
+        # by the clock measures how fast a config learns, not how well)
+        if used and clock.remaining < (time.monotonic() - t0) / used:
             break
-        _, history, rows = train_population(fit_cfg, part, Budget(max(left, 1.0)))
+        _, history, rows = train_population(fit_cfg, part, Budget(max(clock.remaining, 1.0)))
         dev += [r["dev_error"] for r in rows if r["dev_error"] is not None]
         train += [r["train_error"] for r in rows if r["train_error"] is not None]
         epochs.append(len(history.logs))
