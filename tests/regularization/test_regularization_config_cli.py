@@ -143,7 +143,6 @@ def test_cli_flags_reach_the_run(tmp_path):
     (["--input-dropout", "1"], "keep_prob"),
     (["--dropout", "1"], "keep_prob"),
     (["--label-smoothing", "2"], "label_smoothing"),
-    (["--augment", "imgae"], "did you mean 'image'"),
     (["--augment", "image"], "needs inputs [C, H, W]"),
     (["--max-norm", "-1"], "max_norm"),
     (["--members", "2", "--vary", "l2=log_uniform(1e-3,1)"], None),
@@ -157,3 +156,14 @@ def test_cli_errors_exit_2(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert message in result.output.replace("\n", " ")
+
+
+def test_augment_choices_include_auto_and_none(capsys):
+    """--augment lists the special presets too; a typo is one line with the nearest."""
+    from netrx.cli.entry import main
+
+    assert main(["train", "--dataset", "iris", "--augment", "imgae"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "did you mean 'image'?" in err
+    assert main(["train", "--dataset", "iris", "--augment", "none", "--epochs", "0"]) == 2
+    assert "Invalid value for '--augment'" not in capsys.readouterr().err  # epochs refused

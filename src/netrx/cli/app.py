@@ -109,7 +109,7 @@ def train(
     family: choice("Family", FAMILIES.names(), "model family", "--model") = None,
     hidden: HiddenOpt = None,
     activation: choice("Activation", ACTIVATIONS.names(), "hidden-layer activation") = None,
-    init: choice("Init", ("auto", *INITS.names()), "weight initialisation") = None,
+    init: choice("Init", INITS.choices(), "weight initialisation") = None,
     dropout: DropoutOpt = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm")] = None,
     optimizer: choice("Optimizer", OPTIMIZERS.names(), "optimizer") = None,
@@ -136,7 +136,7 @@ def train(
     input_dropout: Annotated[float | None, typer.Option(help="dropout rate on the inputs")] \
         = None,
     label_smoothing: Annotated[float | None, typer.Option(help="label smoothing ε")] = None,
-    augment: choice("Augment", AUGMENTATIONS.names(), "augmentation preset") = None,
+    augment: choice("Augment", AUGMENTATIONS.choices(), "augmentation preset") = None,
     init_from: Annotated[str | None, typer.Option(
         help="transfer: start from a run directory or a state-dict file")] = None,
     freeze: Annotated[int | None, typer.Option(help="transfer: freeze the first N layers")] \
