@@ -361,8 +361,8 @@ from netrx.cli import dashboard as _dashboard  # noqa: E402
 from netrx.cli import diagnose as _diagnose  # noqa: E402
 from netrx.cli import lr_find as _lr_find  # noqa: E402
 
-_compare.register(app)
-_dashboard.register(app)
+_compare.register(app, friendly, console)
+_dashboard.register(app, friendly, console)
 _diagnose.register(app, friendly, console)
 _lr_find.register(app, friendly, console)
 

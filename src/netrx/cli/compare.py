@@ -3,15 +3,16 @@ with the table and their learning curves overlaid)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``netrx compare`` to ``app``."""
-    from netrx.cli.app import console, friendly
+def register(app: typer.Typer, friendly: Callable[..., Any], console: Console) -> None:
+    """Add ``netrx compare`` to ``app`` (``friendly``: the app's error wrapper)."""
 
     @app.command()
     @friendly

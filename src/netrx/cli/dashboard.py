@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``netrx dashboard`` to ``app``."""
-    from netrx.cli.app import console, friendly
+def register(app: typer.Typer, friendly: Callable[..., Any], console: Console) -> None:
+    """Add ``netrx dashboard`` to ``app`` (``friendly``: the app's error wrapper)."""
 
     @app.command()
     @friendly

@@ -25,7 +25,8 @@ from netrx.ensemble import average_outputs, ensemble_error
 from netrx.experiment.evaluate import as_tensors, member_errors
 from netrx.population.merge import concat
 from netrx.recipe.estimate import folds, n_folds
-from netrx.recipe.steps import Context, fmt, train_population
+from netrx.recipe.pool import Pool, concat_histories, final_config
+from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
 
 #: at most this many batches (each F fits of K members)
@@ -37,8 +38,6 @@ def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget
     """Batches of F fold fits of ``config`` while ``clock`` holds another batch (measured
     by the last); returns a :class:`~netrx.recipe.final.Pool` of every member and
     ``{oof_error, mean_member, batches, folds}``."""
-    from netrx.recipe.final import Pool, _final_config, concat_histories
-
     F = n_folds(ctx.prepared)
     parts = folds(ctx.prepared, F, int(ctx.cfg0.seed))
     obj = ctx.prepared.objective
@@ -48,7 +47,7 @@ def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget
     while batches < max_batches and (batches == 0 or clock.remaining > 1.2 * last):
         t0 = time.monotonic()
         for f, part in enumerate(parts):
-            cfg = _final_config(ctx, config, batches * F + f)
+            cfg = final_config(ctx, config, batches * F + f)
             budget = Budget(max(clock.remaining / (F - f), 1.0))
             pop, history, _ = train_population(cfg, part, budget)
             offset = sum(p.members for p in pops)
@@ -78,9 +77,7 @@ def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget
                    f"{fmt(oof)}, mean member {fmt(float(np.mean(devs)) if devs else None)}",
                    f"an ensemble of {pop.members} members, each trained on {F - 1} of "
                    f"{F} folds of train ∪ dev")
-    from netrx.recipe.final import single_config
-
-    cfg = single_config(_final_config(ctx, config, 0), members=pop.members)
+    cfg = single_config(final_config(ctx, config, 0), members=pop.members)
     info = {"oof_error": oof, "mean_member": float(np.mean(devs)) if devs else None,
             "batches": batches, "folds": F}
     return Pool(name, cfg, pop, history, rows, None, 0.0, total), info

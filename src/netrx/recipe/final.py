@@ -4,18 +4,16 @@ Polyak weights on dev; the test set once; the run directory."""
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from netrx.config import RunConfig, parse_config
+from netrx.config import RunConfig
 from netrx.experiment.evaluate import (
     TEST_METRICS,
     RunResult,
@@ -27,18 +25,18 @@ from netrx.experiment.evaluate import (
 )
 from netrx.files import write_json
 from netrx.population import Population
+from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
 from netrx.recipe.estimate import n_folds
+from netrx.recipe.pool import Pool, concat_histories, final_config
 from netrx.recipe.steps import (
     RESERVE,
     Context,
     best_row,
     fmt,
-    patience_for,
     single_config,
     train_population,
 )
 from netrx.train import History, evaluate
-from netrx.train.callbacks import EpochLog
 from netrx.train.deadline import Budget
 
 # -- the final step ---------------------------------------------------------------------
@@ -47,21 +45,6 @@ from netrx.train.deadline import Budget
 MAX_BATCHES = 8
 #: the baseline's winner (when a round replaced it) gets this share of the final's time
 BASELINE_SHARE = 0.3
-
-
-@dataclass
-class Pool:
-    """The final step's members of one config: the joined population, its history, the
-    per-member errors and the Polyak-averaged weights (None without a training step)."""
-
-    name: str
-    cfg: RunConfig
-    pop: Population
-    history: History
-    rows: list[dict[str, Any]]
-    averaged: torch.Tensor | None
-    beta: float
-    seconds: float
 
 
 def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +61,6 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     prefix = (lambda name: f"{name} ") if other else (lambda name: "")
     table: list[dict[str, Any]] = []
     if n_folds(ctx.prepared) > 1:  # small data: every train and dev row trains members
-        from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
-
         main = "tuned" if other else "chosen"
         pool, info = crossfit_pool(ctx, main, current["config"],
                                    Budget(left * (1 - BASELINE_SHARE) if other else left))
@@ -142,20 +123,11 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
             "dev_error": chosen_row["dev_error"], "members": members}
 
 
-def _final_config(ctx: Context, config: dict[str, Any], batch: int) -> RunConfig:
-    """K members of ``config`` with early stopping; batch b takes seeds seed + b·K + k."""
-    cfg = parse_config(config)
-    return single_config(cfg, **{"members": ctx.members, "name": ctx.cfg0.name,
-                                 "seed": int(ctx.cfg0.seed) + batch * ctx.members,
-                                 "train.early_stopping": {
-                                     "patience": patience_for(cfg.train.epochs)}})
-
-
 def _batch(ctx: Context, config: dict[str, Any], batch: int, budget: Budget,
            ) -> tuple[RunConfig, Population, History, torch.Tensor | None, float, float]:
     from netrx.ensemble import PolyakAveraging
 
-    cfg = _final_config(ctx, config, batch)
+    cfg = final_config(ctx, config, batch)
     steps = -(-len(ctx.prepared.splits.train.y) // cfg.train.batch_size)
     # Polyak β: an averaging window 1/(1 − β) of about a fifth of the planned steps
     beta = min(0.999, max(0.9, 1.0 - 5.0 / (steps * max(cfg.train.epochs, 1))))
@@ -194,31 +166,6 @@ def _grow(ctx: Context, pool: Pool, config: dict[str, Any], clock: Budget) -> Po
                    f"{ctx.members} seeds in {total:.0f} s", f"an ensemble pool of {pop.members}")
     return Pool(pool.name, pool.cfg, pop, history, member_errors(pop, ctx.prepared, history),
                 avg, pool.beta, total)
-
-
-def concat_histories(histories: list[History]) -> History:
-    """One history of the members of ``histories`` side by side; a member whose fit ended
-    earlier is NaN and ``stopped`` for the later epochs."""
-    out = History()
-    n = max(len(h.logs) for h in histories)
-    for e in range(n):
-        parts = [(h.logs[e] if e < len(h.logs) else None, h) for h in histories]
-        col = functools.partial(_column, parts)
-        status = [s for log, h in parts
-                  for s in (log.status if log is not None else ["stopped"] * h.members)]
-        seconds = sum(log.seconds for log, _ in parts if log is not None)
-        out.logs.append(EpochLog(e + 1, col("train_loss"), col("train_error"), col("dev_loss"),
-                                 col("dev_error"), col("lr"), status, seconds))
-    return out
-
-
-def _column(parts: list[tuple[EpochLog | None, History]], metric: str) -> np.ndarray | None:
-    if all(log is None or getattr(log, metric) is None for log, _ in parts):
-        return None
-    return np.concatenate([
-        np.asarray(getattr(log, metric), dtype=float)
-        if log is not None and getattr(log, metric) is not None
-        else np.full(h.members, np.nan) for log, h in parts])
 
 
 def _candidates(ctx: Context, pool: Pool, prefix: str) -> list[dict[str, Any]]:
