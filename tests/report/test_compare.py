@@ -31,6 +31,7 @@ def two_runs(tmp_path_factory):
 
 def _app() -> typer.Typer:
     from netrx.cli import compare
+    from netrx.cli.app import console, friendly
 
     app = typer.Typer(add_completion=False)
 
@@ -38,7 +39,7 @@ def _app() -> typer.Typer:
     def _root() -> None:
         pass
 
-    compare.register(app)
+    compare.register(app, friendly, console)
     return app
 
 

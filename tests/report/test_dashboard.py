@@ -31,17 +31,19 @@ needs_dashboard = pytest.mark.skipif(importlib.util.find_spec("optuna_dashboard"
 SCRIPT = """
 import typer
 from netrx.cli import dashboard
+from netrx.cli.app import console, friendly
 app = typer.Typer(add_completion=False)
 @app.callback()
 def _root() -> None:
     pass
-dashboard.register(app)
+dashboard.register(app, friendly, console)
 app()
 """
 
 
 def _app() -> typer.Typer:
     from netrx.cli import dashboard
+    from netrx.cli.app import console, friendly
 
     app = typer.Typer(add_completion=False)
 
@@ -49,7 +51,7 @@ def _app() -> typer.Typer:
     def _root() -> None:
         pass
 
-    dashboard.register(app)
+    dashboard.register(app, friendly, console)
     return app
 
 
