@@ -21,7 +21,18 @@ flush-to-zero of denormal floats, which ``netrx.fit`` sets while it trains and w
 loop gets too (without it the plain loop slows down up to a hundredfold once its softmax
 saturates, which would flatter netrx).
 
+``--families mlp,cnn1d`` adds the paper's CNN (``netrx.nn.cnn1d``: three Conv1d of 25
+filters, the same data, batch and optimizer), netrx against the plain loop on the same module;
+its table is printed after the MLP's, with one more target: a population (K > 1) of a
+convolutional family is never slower per model than training its members one after the other.
+
+``--clock cpu`` times with the process's CPU time (``time.process_time``, every thread summed)
+instead of the wall clock: on a machine shared with other work, CPU time does not count the
+time spent waiting for a core; with ``--threads 1`` it is the single-core cost. The load
+average is printed with the figures either way.
+
     python bench/population.py [--ks 1,8,32,64] [--epochs 20] [--threads N] [--repeats 3]
+    python bench/population.py --ks 1,16,64 --families mlp,cnn1d --threads 1 --clock cpu
     python bench/population.py --quick        # a smoke run of a few seconds
 """
 
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -57,6 +69,8 @@ class Settings:
     matmul_n: int
     threads: int | None
     ways: tuple[str, ...]
+    families: tuple[str, ...] = ("mlp",)
+    clock: str = "wall"
 
 
 def parse_args(argv: Sequence[str] | None) -> Settings:
@@ -72,6 +86,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                     help="time every measurement this many times and keep the median")
     ap.add_argument("--ways", default="netrx,plain,sklearn",
                     help="which ways to run, comma-separated (netrx, plain, sklearn)")
+    ap.add_argument("--families", default="mlp",
+                    help="model families, comma-separated: mlp (the paper's MLP, against "
+                         "plain PyTorch and scikit-learn) and cnn1d (against plain PyTorch)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time with the wall clock or with the process's CPU time")
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings for a smoke run: K 1,2, 1 epoch, 256 examples")
     args = ap.parse_args(argv)
@@ -80,15 +99,18 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     unknown = sorted(set(ways) - {"netrx", "plain", "sklearn"})
     if unknown:
         ap.error(f"unknown way(s) {unknown}; choose from netrx, plain, sklearn")
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    if not families or set(families) - set(FAMILIES):
+        ap.error(f"--families: choose from {', '.join(FAMILIES)}")
     if not ks or min(ks) < 1 or args.epochs < 1 or args.sequential_cap < 1 or args.repeats < 1:
         ap.error("--ks, --epochs, --sequential-cap and --repeats must be positive")
     if args.quick:
         return Settings(ks=(1, 2), epochs=1, batch_size=args.batch_size, n_train=256,
                         sequential_cap=1, repeats=1, matmul_n=256, threads=args.threads,
-                        ways=ways)
+                        ways=ways, families=families, clock=args.clock)
     return Settings(ks=ks, epochs=args.epochs, batch_size=args.batch_size, n_train=None,
                     sequential_cap=args.sequential_cap, repeats=args.repeats, matmul_n=1024,
-                    threads=args.threads, ways=ways)
+                    threads=args.threads, ways=ways, families=families, clock=args.clock)
 
 
 # -- what is measured -----------------------------------------------------------------------
@@ -129,18 +151,33 @@ def load_data(n_train: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the three ways ----------------------------------------------------------------------------
+#: the families the bench trains: the paper's MLP and its CNN
+FAMILIES = ("mlp", "cnn1d")
+
+
+def _cnn1d(n_in: int) -> nn.Module:
+    """The MNIST-1D paper's CNN (netrx.nn.cnn1d: plain torch layers), for both ways."""
+    import netrx.nn
+
+    return netrx.nn.cnn1d(n_in, N_CLASSES)
+
+
 def train_netrx(X: np.ndarray, y: np.ndarray, members: int, epochs: int, batch_size: int,
-                device: str = "cpu", callbacks: Sequence = ()) -> None:
+                device: str = "cpu", callbacks: Sequence = (), family: str = "mlp") -> None:
     import netrx
     import netrx.nn
     import netrx.optim
 
-    netrx.fit(netrx.nn.mlp(X.shape[1], list(HIDDEN), N_CLASSES), (X, y), None,
+    model = netrx.nn.mlp(X.shape[1], list(HIDDEN), N_CLASSES) if family == "mlp" \
+        else _cnn1d(X.shape[1])
+    netrx.fit(model, (X, y), None,
               optimizer=netrx.optim.adam(LR), epochs=epochs, batch_size=batch_size,
               members=members, progress=False, device=device, callbacks=callbacks)
 
 
-def _plain_model(n_in: int) -> nn.Module:
+def _plain_model(n_in: int, family: str = "mlp") -> nn.Module:
+    if family != "mlp":
+        return _cnn1d(n_in)
     widths = [n_in, *HIDDEN]
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
@@ -149,7 +186,7 @@ def _plain_model(n_in: int) -> nn.Module:
 
 
 def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_size: int,
-                device: str = "cpu") -> None:
+                device: str = "cpu", family: str = "mlp") -> None:
     """``models`` plain PyTorch training runs, one after the other."""
     Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
     n = Xt.shape[0]
@@ -157,7 +194,7 @@ def train_plain(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_si
     try:
         for k in range(models):
             torch.manual_seed(k)
-            model = _plain_model(Xt.shape[1]).to(device)
+            model = _plain_model(Xt.shape[1], family).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=LR, foreach=True)
             for _ in range(epochs):
                 perm = torch.randperm(n, device=device)
@@ -194,14 +231,21 @@ def train_sklearn(X: np.ndarray, y: np.ndarray, models: int, epochs: int, batch_
 
 
 # -- timing and the table -----------------------------------------------------------------------
-def timed(fn: Callable[[], None], repeats: int) -> float:
-    """Median wall-clock seconds of ``repeats`` calls (``time.perf_counter``)."""
+def timed(fn: Callable[[], None], repeats: int, clock: str = "wall") -> float:
+    """Median seconds of ``repeats`` calls: wall clock (``time.perf_counter``) or the
+    process's CPU time (``time.process_time``)."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
     runs = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        runs.append(time.perf_counter() - t0)
+        runs.append(now() - t0)
     return statistics.median(runs)
+
+
+def load_average() -> str:
+    """The 1-minute load average, as this bench prints it next to its figures."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
 
 
 @dataclass
@@ -209,8 +253,9 @@ class Row:
     way: str
     k: int
     timed_models: int
-    seconds: float  # wall-clock, all timed models
+    seconds: float  # all timed models (wall clock or CPU time, as --clock says)
     flops_per_model: int
+    family: str = "mlp"
 
     @property
     def per_model(self) -> float:
@@ -227,6 +272,8 @@ def measure(s: Settings, out=print) -> tuple[list[Row], float]:
     X, y = load_data(s.n_train)
     flops = useful_flops_per_model(X.shape[0], s.epochs, X.shape[1])
     rate = matmul_gflops(s.matmul_n)
+    out(f"timed with the {'CPU time of this process' if s.clock == 'cpu' else 'wall clock'}; "
+        f"load average {load_average()} at the start")
     out(f"MNIST-1D MLP {X.shape[1]}-{'-'.join(map(str, HIDDEN))}-{N_CLASSES}, "
         f"{X.shape[0]} training examples, batch {s.batch_size}, Adam {LR:g}, "
         f"{s.epochs} epoch(s); torch {torch.__version__}, {torch.get_num_threads()} "
@@ -238,32 +285,35 @@ def measure(s: Settings, out=print) -> tuple[list[Row], float]:
         f"netrx is timed at the full K. Median of {s.repeats} timing(s) each.")
 
     rows: list[Row] = []
-    warm = {"netrx": lambda: train_netrx(X, y, 2, 1, s.batch_size),
-            "plain": lambda: train_plain(X, y, 1, 1, s.batch_size),
-            "sklearn": lambda: train_sklearn(X, y, 1, 1, s.batch_size, s.threads)}
-    for way in s.ways:
-        warm[way]()
-    cache: dict[tuple[str, int], float] = {}
-    for k in s.ks:
-        if "netrx" in s.ways:
-            train_netrx(X, y, k, 1, s.batch_size)  # warm-up at this K
-            sec = timed(partial(train_netrx, X, y, k, s.epochs, s.batch_size), s.repeats)
-            rows.append(Row("netrx", k, k, sec, flops))
-        for way, fn in (("plain", train_plain), ("sklearn", train_sklearn)):
-            if way not in s.ways:
-                continue
-            n = min(k, s.sequential_cap)
-            if (way, n) not in cache:
-                extra = {"threads": s.threads} if way == "sklearn" else {}
-                cache[way, n] = timed(partial(fn, X, y, n, s.epochs, s.batch_size, **extra),
-                                      s.repeats)
-            rows.append(Row(way, k, n, cache[way, n], flops))
+    for family in s.families:
+        ways = s.ways if family == "mlp" else tuple(w for w in s.ways if w != "sklearn")
+        warm = {"netrx": partial(train_netrx, X, y, 2, 1, s.batch_size, family=family),
+                "plain": partial(train_plain, X, y, 1, 1, s.batch_size, family=family),
+                "sklearn": partial(train_sklearn, X, y, 1, 1, s.batch_size, s.threads)}
+        for way in ways:
+            warm[way]()
+        cache: dict[tuple[str, int], float] = {}
+        for k in s.ks:
+            if "netrx" in ways:
+                train_netrx(X, y, k, 1, s.batch_size, family=family)  # warm-up at this K
+                sec = timed(partial(train_netrx, X, y, k, s.epochs, s.batch_size,
+                                    family=family), s.repeats, s.clock)
+                rows.append(Row("netrx", k, k, sec, flops, family))
+            for way, fn in (("plain", train_plain), ("sklearn", train_sklearn)):
+                if way not in ways:
+                    continue
+                n = min(k, s.sequential_cap)
+                if (way, n) not in cache:
+                    extra = {"threads": s.threads} if way == "sklearn" else {"family": family}
+                    cache[way, n] = timed(partial(fn, X, y, n, s.epochs, s.batch_size,
+                                                  **extra), s.repeats, s.clock)
+                rows.append(Row(way, k, n, cache[way, n], flops, family))
     return rows, rate
 
 
-def speedups(rows: list[Row], k: int) -> dict[str, float]:
+def speedups(rows: list[Row], k: int, family: str = "mlp") -> dict[str, float]:
     """Seconds per model of each other way divided by netrx's, at K = k."""
-    by = {r.way: r for r in rows if r.k == k}
+    by = {r.way: r for r in rows if r.k == k and r.family == family}
     if "netrx" not in by:
         return {}
     return {w: by[w].per_model / by["netrx"].per_model for w in by if w != "netrx"}
@@ -273,6 +323,8 @@ def table(rows: list[Row], rate: float) -> list[str]:
     lines = [f"{'way':<8} {'K':>4} {'timed':>5} {'s/model':>9} {'vs plain':>9} "
              f"{'vs sklearn':>10} {'GFLOP/s':>8} {'of matmul':>9}"]
     for r in rows:
+        if r.family != "mlp":
+            continue
         sp = speedups(rows, r.k) if r.way == "netrx" else {}
         vs_plain = f"{sp['plain']:.2f}x" if "plain" in sp else "-"
         vs_sk = f"{sp['sklearn']:.2f}x" if "sklearn" in sp else "-"
@@ -287,7 +339,8 @@ def targets(rows: list[Row], rate: float) -> list[str]:
         return "NOT MEASURED" if ok is None else ("MET" if ok else "NOT MET")
 
     sp64, sp1 = speedups(rows, 64), speedups(rows, 1)
-    net64 = next((r for r in rows if r.way == "netrx" and r.k == 64), None)
+    net64 = next((r for r in rows if r.way == "netrx" and r.k == 64 and r.family == "mlp"),
+                 None)
     checks = [
         ("netrx K=64 >= 6x faster per model than the plain loop",
          None if "plain" not in sp64 else sp64["plain"] >= 6, sp64.get("plain")),
@@ -300,6 +353,13 @@ def targets(rows: list[Row], rate: float) -> list[str]:
          None if "plain" not in sp1 else 1 / sp1["plain"] <= 1.1,
          None if "plain" not in sp1 else 1 / sp1["plain"]),
     ]
+    for family in sorted({r.family for r in rows} - {"mlp"}):
+        sps = [speedups(rows, r.k, family).get("plain") for r in rows
+               if r.family == family and r.way == "netrx" and r.k > 1]  # K = 1: one run
+        sps = [x for x in sps if x is not None]
+        worst = min(sps) if sps else None
+        checks.append((f"{family} population >= 1x the plain loop per model at every K > 1",
+                       None if worst is None else worst >= 1.0, worst))
     lines = []
     for text, ok, value in checks:
         shown = "" if value is None else (f" ({value:.1%})" if "matmul" in text
@@ -308,15 +368,35 @@ def targets(rows: list[Row], rate: float) -> list[str]:
     return lines
 
 
+def family_table(rows: list[Row], family: str) -> list[str]:
+    """Seconds per model of a family other than the MLP: netrx against the plain loop."""
+    lines = [f"{'family':<7} {'way':<6} {'K':>4} {'timed':>5} {'s/model':>9} {'vs plain':>9}"]
+    for r in rows:
+        if r.family != family:
+            continue
+        sp = speedups(rows, r.k, family).get("plain") if r.way == "netrx" else None
+        shown = f"{sp:.2f}x" if sp is not None else "-"
+        lines.append(f"{family:<7} {r.way:<6} {r.k:>4} {r.timed_models:>5} {r.per_model:>9.4f} "
+                     f"{shown:>9}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     s = parse_args(argv)
     rows, rate = measure(s)
-    print()
-    for line in table(rows, rate):
-        print(line)
+    if "mlp" in s.families:
+        print()
+        for line in table(rows, rate):
+            print(line)
+    for family in s.families:
+        if family != "mlp":
+            print()
+            for line in family_table(rows, family):
+                print(line)
     print()
     for line in targets(rows, rate):
         print(line)
+    print(f"load average {load_average()} at the end")
     return 0
 
 

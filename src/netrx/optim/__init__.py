@@ -1,5 +1,6 @@
 """Optimizers as composable transforms (see :mod:`netrx.optim.base`)."""
 
+from netrx.optim.adaptive import scale_by_adagrad, scale_by_adam, scale_by_rms
 from netrx.optim.aliases import (
     OPTIMIZERS,
     adagrad,
@@ -21,10 +22,7 @@ from netrx.optim.transforms import (
     clip_by_global_norm,
     clip_by_value,
     current_lr,
-    scale_by_adagrad,
-    scale_by_adam,
     scale_by_lr,
-    scale_by_rms,
     scale_by_schedule,
     trace,
 )

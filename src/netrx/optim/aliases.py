@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from netrx.errors import ConfigError
+from netrx.optim.adaptive import scale_by_adagrad, scale_by_adam, scale_by_rms
 from netrx.optim.base import Hyper, Params, Transform, chain, check_hyper
 from netrx.optim.ewa import ewa
 from netrx.optim.lbfgs import LBFGS
@@ -18,10 +19,7 @@ from netrx.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
     clip_by_value,
-    scale_by_adagrad,
-    scale_by_adam,
     scale_by_lr,
-    scale_by_rms,
     trace,
 )
 from netrx.registry import OPTIMIZERS
@@ -106,7 +104,7 @@ def adam(lr: LR = 1e-3, b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
          bias_correction: bool = True) -> Transform:
     """Adam (Kingma & Ba), defaults of the notes: β1 = 0.9, β2 = 0.999, ε = 1e-8.
 
-    θ := θ − α·V̂/(√Ŝ + ε); see :func:`~netrx.optim.transforms.scale_by_adam`.
+    θ := θ − α·V̂/(√Ŝ + ε); see :func:`~netrx.optim.adaptive.scale_by_adam`.
     """
     _check_lr(lr)
     _check_beta("b1", b1)

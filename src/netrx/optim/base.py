@@ -29,10 +29,18 @@ Hyper = float | Tensor
 
 
 class Transform(NamedTuple):
-    """``init(params) -> state``; ``update(grads, state, params) -> (updates, state)``."""
+    """``init(params) -> state``; ``update(grads, state, params) -> (updates, state)``.
+
+    Two optional fields let :mod:`netrx.optim.fused` run the common optimizers as a few
+    in-place passes over the parameters (the training loop's fast path); they never change
+    what ``update`` computes: ``kernel`` (a primitive's in-place form, a
+    :class:`~netrx.optim.fused.Kernel`) and ``parts`` (the transforms a :func:`chain`
+    composes)."""
 
     init: Callable[[Params], State]
     update: Callable[[Params, State, Params | None], tuple[Params, State]]
+    kernel: Any = None
+    parts: tuple[Transform, ...] | None = None
 
 
 def chain(*transforms: Transform) -> Transform:
@@ -48,7 +56,7 @@ def chain(*transforms: Transform) -> Transform:
             new_state.append(s)
         return grads, tuple(new_state)
 
-    return Transform(init, update)
+    return Transform(init, update, parts=tuple(transforms))
 
 
 @torch.no_grad()
@@ -122,10 +130,19 @@ class Scratch:
     tensor, so checkpoints skip it. A transform's output may live in its scratch: it is
     valid until that transform's next update."""
 
-    __slots__ = ("buffers",)
+    __slots__ = ("buffers", "_rows")
 
     def __init__(self) -> None:
         self.buffers: dict[str, Tensor] = {}
+        self._rows: dict[str, tuple[Tensor, list[Tensor]]] = {}
+
+    def rows(self, key: str, t: Tensor) -> list[Tensor]:
+        """``list(t.unbind(0))``, the members' rows of ``t``, made once while ``t`` is the
+        same tensor (a fused kernel takes one tensor per member)."""
+        got = self._rows.get(key)
+        if got is None or got[0] is not t:
+            got = self._rows[key] = (t, list(t.unbind(0)))
+        return got[1]
 
     def __call__(self, key: str, like: Tensor) -> Tensor:
         buf = self.buffers.get(key)

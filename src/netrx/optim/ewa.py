@@ -14,6 +14,7 @@ One recurrence serves momentum (θ = the gradient), both moments of Adam and RMS
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -30,6 +31,7 @@ from netrx.optim.base import (
     per_member,
     tree_zeros_like,
 )
+from netrx.optim.fused import Kernel, Out
 
 
 def ewa_update_(v: Tensor, x: Tensor, beta: Hyper) -> Tensor:
@@ -38,8 +40,14 @@ def ewa_update_(v: Tensor, x: Tensor, beta: Hyper) -> Tensor:
 
 
 def bias_correction(beta: Hyper, t: Tensor) -> Tensor:
-    """1 − βᵗ per member (t a [K] tensor of step counts): the sum of the EWA's weights."""
-    return 1 - torch.pow(beta, t)  # a float β is a kernel argument: nothing uploaded
+    """1 − βᵗ per member (t a [K] tensor of step counts): the sum of the EWA's weights.
+
+    For a float β it is computed as −expm1(t·ln β), with ln β in double precision: in float32
+    1 − βᵗ cancels (1 − 0.999 comes out 1.3e-5 off), −expm1 does not (torch.optim computes it
+    in double)."""
+    if isinstance(beta, Tensor) or beta <= 0.0:
+        return 1 - torch.pow(beta, t)  # a float β is a kernel argument: nothing uploaded
+    return torch.expm1(t * math.log(beta)).neg_()
 
 
 class EwaState(NamedTuple):
@@ -77,7 +85,14 @@ def ewa(beta: Hyper, bias_correction: bool = True) -> Transform:
             out[k] = torch.div(v, per_member(c, v), out=state.scratch(k, v)) if correct else v
         return out, state
 
-    return Transform(init, update)
+    def fused(x: Params, scale: Tensor | None, state: EwaState, params: Params | None,
+              out: Out):
+        beta = beta_on(state.count)
+        count = state.count.add_(1)
+        result = {k: ewa_update_(state.v[k], g, beta) for k, g in x.items()}
+        return result, 1 / _correction(beta, count) if correct else None, state
+
+    return Transform(init, update, kernel=Kernel("direction", fused))
 
 
 def _correction(beta: Hyper, count: Tensor) -> Tensor:

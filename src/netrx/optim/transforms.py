@@ -24,8 +24,7 @@ from netrx.optim.base import (
     per_member,
     tree_zeros_like,
 )
-from netrx.optim.ewa import bias_correction as ewa_correction
-from netrx.optim.ewa import ewa_update_
+from netrx.optim.fused import Kernel, Out
 
 
 class LrState(NamedTuple):
@@ -62,7 +61,14 @@ def scale_by_lr(lr: Hyper | Callable[[Tensor], Tensor]) -> Transform:
         return {k: torch.mul(g, per_member(step, g), out=state.scratch(k, g))
                 for k, g in grads.items()}, state
 
-    return Transform(init, update)
+    def fused(x: Params, scale: Tensor | None, state: LrState, params: Params | None,
+              out: Out):
+        count = state.count.add_(1)
+        alpha = state.lr(count) if callable(state.lr) else state.lr
+        step = -(state.scale * alpha)
+        return x, step if scale is None else scale * step, state
+
+    return Transform(init, update, kernel=Kernel("lr", fused))
 
 
 class ScheduleState(NamedTuple):
@@ -91,7 +97,13 @@ def scale_by_schedule(schedule: Callable[[Tensor], Tensor]) -> Transform:
         factor = on(state.count)(state.count.add_(1))
         return {k: g * per_member(factor, g) for k, g in grads.items()}, state
 
-    return Transform(init, update)
+    def fused(x: Params, scale: Tensor | None, state: ScheduleState, params: Params | None,
+              out: Out):
+        factor = on(state.count)(state.count.add_(1))
+        factor = factor + torch.zeros_like(state.count)  # a [K] tensor even for a float
+        return x, factor if scale is None else scale * factor, state
+
+    return Transform(init, update, kernel=Kernel("scale", fused))
 
 
 def find_lr_state(opt_state: Any) -> LrState | None:
@@ -124,65 +136,6 @@ def current_lr(opt_state: Any) -> Tensor | None:
     lr = state.lr
     alpha = lr(torch.clamp(state.count, min=1)) if callable(lr) else lr
     return state.scale * alpha
-
-
-class AdamState(NamedTuple):
-    count: Tensor  # [K], steps taken by each member
-    mu: Params  # first-moment EWA, V_dw
-    nu: Params  # second-moment EWA, S_dw
-    scratch: Scratch
-
-
-def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
-                  bias_correction: bool = True) -> Transform:
-    """Adam's direction, RMSprop + momentum with bias correction::
-
-        V = β1·V + (1 − β1)·g          S = β2·S + (1 − β2)·g²
-        V̂ = V / (1 − β1ᵗ)              Ŝ = S / (1 − β2ᵗ)
-        u = V̂ / (√Ŝ + ε)
-
-    (chain with :func:`scale_by_lr` for the step −α·u). Without bias
-    correction V̂ = V and Ŝ = S.
-    """
-
-    hyper = [OnDevice(h) for h in (b1, b2, eps)]
-
-    def init(params: Params) -> AdamState:
-        like = next(iter(params.values()))
-        for h in hyper:
-            h(like)
-        count = torch.zeros(member_count(params), device=like.device, dtype=like.dtype)
-        return AdamState(count, tree_zeros_like(params), tree_zeros_like(params), Scratch())
-
-    def update(grads: Params, state: AdamState, params: Params | None = None):
-        b1, b2, eps = (h(state.count) for h in hyper)
-        count = state.count.add_(1)
-        if bias_correction:
-            c1 = ewa_correction(b1, count)  # 1 − β1ᵗ, [K]
-            sqrt_c2 = ewa_correction(b2, count).sqrt_()  # √(1 − β2ᵗ)
-        updates = {}
-        for k, g in grads.items():
-            m, v = state.mu[k], state.nu[k]
-            ewa_update_(m, g, b1)
-            _second_moment_(v, g, b2)
-            denom = torch.sqrt(v, out=state.scratch(k, v))
-            if bias_correction:
-                # V̂/(√Ŝ + ε) = V / (√S·(1 − β1ᵗ)/√(1 − β2ᵗ) + ε·(1 − β1ᵗ)): the per-member
-                # corrections act on the denominator only, which is divided into V in place
-                denom.mul_(per_member(c1 / sqrt_c2, v)).add_(per_member(eps * c1, v))
-            else:
-                denom.add_(per_member(eps, v))
-            updates[k] = torch.div(m, denom, out=denom)
-        return updates, state
-
-    return Transform(init, update)
-
-
-def _second_moment_(s: Tensor, g: Tensor, beta: Hyper) -> Tensor:
-    """In place: S := β·S + (1 − β)·g² (the EWA of the squared gradient)."""
-    if isinstance(beta, Tensor):
-        return s.mul_(per_member(beta, s)).addcmul_(g, g * per_member(1 - beta, g))
-    return s.mul_(beta).addcmul_(g, g, value=1.0 - beta)
 
 
 class EmptyState(NamedTuple):
@@ -223,7 +176,38 @@ def add_decayed_weights(weight_decay: Hyper, mask: Params | None = None) -> Tran
             out[k] = g + decay
         return out, state
 
-    return Transform(init, update)
+    coefs: dict[tuple[Any, ...], Tensor] = {}  # λ_wd ⊙ mask per member, built once
+
+    def coef(k: str, like: Tensor) -> Hyper:
+        weight_decay = wd_on(like)
+        if mask_on is None or k not in mask_on:
+            return per_member(weight_decay, like)
+        m = mask_on[k](like)
+        if not isinstance(weight_decay, Tensor):
+            return m * weight_decay if weight_decay != 1.0 else m
+        key = (k, like.shape, like.dtype, like.device)
+        if key not in coefs:
+            coefs[key] = (per_member(weight_decay, like) * m).expand(like.shape).contiguous()
+        return coefs[key]
+
+    def fused(x: Params, scale: Tensor | None, state: EmptyState, params: Params | None,
+              out: Out):
+        if params is None:
+            raise ValueError("add_decayed_weights needs the params in update(grads, state, params)")
+        result = {}
+        for k, v in x.items():
+            u, p = out(k, v), params[k]
+            if scale is not None:  # the value so far, scale ⊙ x, into u
+                torch.mul(v, per_member(scale, v), out=u)
+                v = u
+            c = coef(k, p)
+            if isinstance(c, Tensor):
+                result[k] = torch.addcmul(v, p, c, out=u)
+            else:
+                result[k] = torch.add(v, p, alpha=c, out=u)
+        return result, None, state
+
+    return Transform(init, update, kernel=Kernel("decay", fused))
 
 
 class TraceState(NamedTuple):
@@ -255,64 +239,23 @@ def trace(decay: Hyper, nesterov: bool = False) -> Transform:
             out[k] = g + rho * v if nesterov else v
         return out, state
 
-    return Transform(init, update)
+    def fused(x: Params, scale: Tensor | None, state: TraceState, params: Params | None,
+              out: Out):
+        decay = decay_on(next(iter(x.values())))
+        result = {}
+        for k, g in x.items():
+            rho, v = per_member(decay, g), state.v[k]
+            add = torch.addcmul if isinstance(rho, Tensor) else _add_scaled
+            add(g, v, rho, out=v)  # v := g + ρ·v
+            result[k] = add(g, v, rho, out=out(k, g)) if nesterov else v
+        return result, None, state
+
+    return Transform(init, update, kernel=Kernel("direction", fused))
 
 
-class RmsState(NamedTuple):
-    nu: Params  # S, the EWA of g²
-    scratch: Scratch
-
-
-def scale_by_rms(beta: Hyper = 0.9, eps: Hyper = 1e-8) -> Transform:
-    """RMSprop's direction: S = β·S + (1 − β)·g², u = g/(√S + ε) (S starts at 0, no bias
-    correction, as in the notes and ``torch.optim.RMSprop`` with alpha = β)."""
-
-    hyper = [OnDevice(beta), OnDevice(eps)]
-
-    def init(params: Params) -> RmsState:
-        like = next(iter(params.values()))
-        for h in hyper:
-            h(like)
-        return RmsState(tree_zeros_like(params), Scratch())
-
-    def update(grads: Params, state: RmsState, params: Params | None = None):
-        beta, eps = (h(next(iter(grads.values()))) for h in hyper)
-        out = {}
-        for k, g in grads.items():
-            s = _second_moment_(state.nu[k], g, beta)
-            denom = torch.sqrt(s, out=state.scratch(k, s)).add_(per_member(eps, s))
-            out[k] = torch.div(g, denom, out=denom)
-        return out, state
-
-    return Transform(init, update)
-
-
-class AdagradState(NamedTuple):
-    sum_sq: Params  # G, the running sum of g²
-    scratch: Scratch
-
-
-def scale_by_adagrad(eps: Hyper = 1e-10) -> Transform:
-    """AdaGrad's direction: G = G + g², u = g/(√G + ε) — the step of each coordinate
-    shrinks with its historical sum of squares (good on convex problems, it can stall
-    on non-convex ones)."""
-
-    eps_on = OnDevice(eps)
-
-    def init(params: Params) -> AdagradState:
-        eps_on(next(iter(params.values())))
-        return AdagradState(tree_zeros_like(params), Scratch())
-
-    def update(grads: Params, state: AdagradState, params: Params | None = None):
-        eps = eps_on(next(iter(grads.values())))
-        out = {}
-        for k, g in grads.items():
-            G = state.sum_sq[k].addcmul_(g, g)
-            denom = torch.sqrt(G, out=state.scratch(k, G)).add_(per_member(eps, G))
-            out[k] = torch.div(g, denom, out=denom)
-        return out, state
-
-    return Transform(init, update)
+def _add_scaled(a: Tensor, b: Tensor, c: float, *, out: Tensor) -> Tensor:
+    """a + c·b for a float c, into ``out``."""
+    return torch.add(a, b, alpha=c, out=out)
 
 
 def global_norm(grads: Params) -> Tensor:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from netrx.data.batches import MiniBatches
 from netrx.errors import ConfigError, DataError, DivergedError
 from netrx.optim.base import Transform
+from netrx.optim.fused import fused_step, masked_add_
 from netrx.population.population import Population, training_scope
 from netrx.population.streams import drawing
 from netrx.train.callbacks import Callback, EpochLog, FitState, History
@@ -137,8 +138,11 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     state.batches, state.callbacks = batches, list(all_callbacks)
     lr_log = None if callable(lr) else _lr_values(lr, K)
 
-    step = torch.empty_like(pop.flat)  # the masked update, reused: no [K, P] allocation per step
-    zero = torch.zeros((), device=pop.device, dtype=pop.dtype)
+    # the common optimizers update θ in a few in-place passes (netrx.optim.fused); any other
+    # chain computes its update u, copied to ``step`` (reused: no [K, P] allocation per step)
+    apply = fused_step(optimizer)
+    step = torch.empty_like(pop.flat) if apply is None else None
+    saved = {n: torch.empty_like(b) for n, b in pop.buffers.items()}
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
     with training_scope(), torch.random.fork_rng(devices=rng_devices):
         # netrx's own draws use the members' streams; this seeds only what a user's module
@@ -155,12 +159,17 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             sum_loss = torch.zeros(K, device=pop.device, dtype=pop.dtype)
             sum_err = torch.zeros_like(sum_loss)
             seen = torch.zeros_like(sum_loss)  # examples each member trained on
+            # the forward pass updates buffers (batch-norm statistics) in place: those of a
+            # member that no longer trains are put back after it, when there is one
+            freeze = _any_inactive(pop)
             for idx in batches.epoch():
                 x, y = Xt[idx], yt[idx]
                 if augment is not None:
                     with drawing(pop.streams.key()):  # the key the forward pass draws from
                         x = augment(x)
-                saved = {n: b.clone() for n, b in pop.buffers.items()}
+                if freeze:
+                    for n, b in pop.buffers.items():
+                        saved[n].copy_(b)
                 out = pop.forward(x, train=True)
                 per_member = objective.fit_loss(out, y)
                 if penalty is not None:
@@ -168,21 +177,27 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                 with torch.no_grad():
                     pop.diverged |= ~torch.isfinite(per_member)
                     active = pop.active
-                    _restore_inactive(pop.buffers, saved, active)
+                    if freeze:
+                        _restore_inactive(pop.buffers, saved, active)
                 masked = torch.where(active, per_member, 0)
                 with torch.no_grad():
-                    sum_loss += masked.detach() * idx.shape[1]
-                    sum_err += torch.where(active, objective.error(out.detach(), y), 0) \
-                        * idx.shape[1]
-                    seen += active * idx.shape[1]
+                    n = idx.shape[1]
+                    sum_loss.add_(masked.detach(), alpha=n)
+                    sum_err.add_(torch.where(active, objective.error(out.detach(), y), 0), alpha=n)
+                    seen.add_(active, alpha=n)
                 pop.flat_grad.zero_()
                 masked.sum().backward()
                 with torch.no_grad():
-                    updates, state.opt_state = optimizer.update(
-                        {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
-                    torch.where(active.unsqueeze(1), updates["flat"], zero, out=step)
-                    pop.flat.add_(step)
-                state.last_update = step
+                    if apply is not None:
+                        applied, state.opt_state = apply(
+                            {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat}, active)
+                        state.last_update = applied["flat"]
+                    else:
+                        updates, state.opt_state = optimizer.update(
+                            {"flat": pop.flat_grad}, state.opt_state, {"flat": pop.flat})
+                        masked_add_({"flat": pop.flat}, {"flat": step.copy_(updates["flat"])},
+                                    active)
+                        state.last_update = step
                 state.step += 1
                 for cb in all_callbacks:
                     cb.on_step_end(state)
@@ -207,11 +222,19 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     return history
 
 
+def _any_inactive(pop: Population) -> bool:
+    """Whether a member with buffers has stopped or diverged: read on the host once an
+    epoch (early stopping and the tuner stop members between epochs). A member that
+    diverges within the epoch has its updates masked at once; its buffers are frozen from
+    the next epoch on (they are its own and nothing reads a diverged member's statistics)."""
+    return bool(pop.buffers) and not bool(pop.active.all())
+
+
 def _restore_inactive(buffers: dict[str, Tensor], saved: dict[str, Tensor],
                       active: Tensor) -> None:
     """Members that no longer train keep their buffers (batch-norm running statistics)."""
     for name, b in buffers.items():
-        b.copy_(torch.where(active.view(-1, *[1] * (b.dim() - 1)), b, saved[name]))
+        torch.where(active.view(-1, *[1] * (b.dim() - 1)), b, saved[name], out=b)
 
 
 def _epoch_log(state: FitState, train_loss: Tensor, train_err: Tensor, lr_log, dev, seconds):
