@@ -206,3 +206,28 @@ def test_the_range_test_can_be_the_baseline_sweep(tmp_path):
     assert "learning-rate sweep on a log scale" not in rules
     found = next(d for d in result.decisions if d["rule"] == "learning-rate range test")
     assert "α_min / 3" in found["numbers"] or "no rate" in found["numbers"]
+
+
+def test_a_single_network_must_beat_the_ensemble_by_more_than_one_standard_error():
+    """wine, breast_cancer (bench/tabular.py): the mean member's fold error 0.0044 against
+    the cross-fit ensemble's 0.0088 on 142 rows (less than a row apart) chose the single
+    network, which then scored 0.93 on test where the defaults scored 1.0."""
+    from netrx.recipe.final import dev_error_se, ensemble_within_noise
+
+    def rows(single, ensemble):
+        return [{"predictor": "ensemble", "dev_error": ensemble, "what": "e"},
+                {"predictor": "single", "dev_error": single, "what": "s"}]
+
+    table = rows(0.0044, 0.0088)
+    steadier, se = ensemble_within_noise(table, table[1], 142, "classification")
+    assert steadier is table[0]
+    assert se == pytest.approx(np.sqrt((1 / 142) * (1 - 1 / 142) / 142))  # 0 errors: 1 row
+    table = rows(0.02, 0.10)  # a clear win stays a win
+    assert ensemble_within_noise(table, table[1], 1000, "classification")[0] is None
+    table = rows(0.05, 0.06)  # the ensemble chosen already: nothing to do
+    assert ensemble_within_noise(table, table[0], 100, "classification")[0] is None
+    assert dev_error_se(0.2, 200, "regression") == pytest.approx(0.2 * np.sqrt(2 / 200))
+    tuned = [{"predictor": "tuned polyak", "dev_error": 0.100, "what": ""},
+             {"predictor": "tuned ensemble", "dev_error": 0.104, "what": ""},
+             {"predictor": "baseline ensemble", "dev_error": 0.102, "what": ""}]
+    assert ensemble_within_noise(tuned, tuned[0], 2000, "classification")[0] is tuned[2]

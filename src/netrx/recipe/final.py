@@ -5,6 +5,7 @@ Polyak weights on dev; the test set once; the run directory."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -83,6 +84,16 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     ctx.log.decide("final", "lowest dev error",
                    ", ".join(f"{r['predictor']} {fmt(r['dev_error'])}" for r in table),
                    f"use {chosen['predictor']} ({chosen['what']})")
+    rows_judged = len(ctx.prepared.splits.dev.y) + (
+        len(ctx.prepared.splits.train.y) if n_folds(ctx.prepared) > 1 else 0)
+    steadier, se = ensemble_within_noise(candidates, chosen, rows_judged, ctx.prepared.task)
+    if steadier is not None:
+        ctx.log.decide("final", "an ensemble within one standard error",
+                       f"{chosen['predictor']} {fmt(chosen['dev_error'])}, "
+                       f"{steadier['predictor']} {fmt(steadier['dev_error'])}; one standard "
+                       f"error {fmt(se)} on {rows_judged} rows",
+                       f"use {steadier['predictor']} ({steadier['what']})")
+        chosen = steadier
     pool = chosen.pop("_pool")
     for r in table:
         r.pop("_pool", None)
@@ -166,6 +177,36 @@ def _grow(ctx: Context, pool: Pool, config: dict[str, Any], clock: Budget) -> Po
                    f"{ctx.members} seeds in {total:.0f} s", f"an ensemble pool of {pop.members}")
     return Pool(pool.name, pool.cfg, pop, history, member_errors(pop, ctx.prepared, history),
                 avg, pool.beta, total)
+
+
+def dev_error_se(error: float, n: int, task: str) -> float:
+    """One standard error of a dev error measured on ``n`` rows: √(p(1 − p)/n) for an error
+    rate (p at least 1/n, so that 0 errors still leave one row's worth of doubt); for
+    regression, where the error is MSE/σ², e·√(2/n) (the squared residuals of a Gaussian
+    have variance 2σ⁴)."""
+    n = max(int(n), 1)
+    if task == "regression":
+        return float(error) * math.sqrt(2.0 / n)
+    p = min(max(float(error), 1.0 / n), 1.0)
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def ensemble_within_noise(candidates: list[dict[str, Any]], chosen: dict[str, Any], n: int,
+                          task: str) -> tuple[dict[str, Any] | None, float]:
+    """The best ensemble when ``chosen`` is one network (single or Polyak) that beats it by
+    no more than one standard error of the dev error, else None; and that error.
+
+    A single network's dev error is its best epoch's (early stopping restores it), chosen on
+    the same rows it is judged on, and an average of members is the steadier predictor: on
+    small dev sets the two differ by a row or two, and the lower number is then luck."""
+    se = dev_error_se(chosen["dev_error"], n, task)
+    if chosen["predictor"].split()[-1] == "ensemble":
+        return None, se
+    ensembles = [r for r in candidates if r["predictor"].split()[-1] == "ensemble"]
+    if not ensembles:
+        return None, se
+    best = min(ensembles, key=lambda r: r["dev_error"])
+    return (best if best["dev_error"] - chosen["dev_error"] <= se else None), se
 
 
 def _candidates(ctx: Context, pool: Pool, prefix: str) -> list[dict[str, Any]]:
