@@ -44,7 +44,7 @@ def test_an_estimate_is_the_mean_over_fresh_seeds_not_the_best(iris):
     s0 = fresh_seed(0, "t")
     assert e["seed"] == s0 and s0 >= 10_000 and e["folds"] == 1
     manual = single_config(cfg, **{"members": 3, "seed": s0,
-                                   "train.early_stopping": {"patience": 10}})
+                                   "train.early_stopping": {"patience": 10, "monitor": "dev_loss"}})
     _, _, rows = train_population(manual, prep, Budget(60))
     devs = [r["dev_error"] for r in rows]
     assert e["dev_error"] == pytest.approx(np.mean(devs))

@@ -31,7 +31,7 @@ import numpy as np
 from netrx.config import RunConfig
 from netrx.data.split import Split, Splits, _partition
 from netrx.experiment.prepared import Prepared
-from netrx.recipe.steps import patience_for, single_config, train_population
+from netrx.recipe.steps import early_stopping_for, single_config, train_population
 from netrx.train.deadline import Budget
 
 #: below this many train + dev rows, estimates use k-fold cross-validation
@@ -78,9 +78,8 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
     k = n_folds(prepared) if k_folds is None else int(k_folds)
     parts = folds(prepared, k, int(seed)) if k > 1 else [prepared]
     s0 = fresh_seed(seed, label)
-    patience = patience_for(cfg.train.epochs)
     fit_cfg = single_config(cfg, **{"members": int(members), "seed": s0,
-                                    "train.early_stopping": {"patience": patience}})
+                                    "train.early_stopping": early_stopping_for(cfg.train.epochs)})
     clock = Budget(seconds)
     dev: list[float] = []
     train: list[float] = []

@@ -13,7 +13,7 @@ import torch
 
 from netrx.config import RunConfig, parse_config
 from netrx.population import Population
-from netrx.recipe.steps import Context, patience_for, single_config
+from netrx.recipe.steps import Context, early_stopping_for, single_config
 from netrx.train import History
 from netrx.train.callbacks import EpochLog
 
@@ -38,8 +38,7 @@ def final_config(ctx: Context, config: dict[str, Any], batch: int) -> RunConfig:
     cfg = parse_config(config)
     return single_config(cfg, **{"members": ctx.members, "name": ctx.cfg0.name,
                                  "seed": int(ctx.cfg0.seed) + batch * ctx.members,
-                                 "train.early_stopping": {
-                                     "patience": patience_for(cfg.train.epochs)}})
+                                 "train.early_stopping": early_stopping_for(cfg.train.epochs)})
 
 
 def concat_histories(histories: list[History]) -> History:

@@ -72,6 +72,17 @@ def patience_for(epochs: int) -> int:
     return max(PATIENCE, int(epochs) // 4)
 
 
+def early_stopping_for(epochs: int) -> dict[str, Any]:
+    """improve's early stopping for estimates and the final members: patience
+    :func:`patience_for`, on the **dev loss**. Chosen on the dev error, the restored epoch
+    is the one that happened to get a few more of a small dev set's rows right, and the
+    estimate reports that same lucky error; the loss moves smoothly and is not the number
+    reported. Measured (``python bench/improve_monitor.py``, 3 tables × 3 splits, strong
+    default, 5 folds × 8 seeds): mean member test error 0.031 → 0.026, the cross-fit
+    ensemble's 0.0165 → 0.0177 (one row of 819)."""
+    return {"patience": patience_for(epochs), "monitor": "dev_loss"}
+
+
 def fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.4g}"
 
