@@ -93,15 +93,18 @@ def feature_importance(result: RunResult, repeats: int = REPEATS,
     X = np.asarray(dev.X, np.float32)[rows]
     y = torch.as_tensor(np.asarray(dev.y)[rows])
     obj = prepared.objective
-    # only the chosen members run (a standalone module each): the cost is |S|, not K
-    modules = [pop.member_module(k) for k in members]
+    # one member: its standalone module (the cost of one network, not K); several: one
+    # population pass for all K (one batched call instead of |S| module calls)
+    single = pop.member_module(members[0]) if len(members) == 1 else None
+    chosen = torch.as_tensor(members, device=pop.device)
 
     def error(values: np.ndarray) -> float:
         x = torch.as_tensor(values).to(pop.device, pop.dtype)
-        outs = [m(x) for m in modules]
+        z = single(x).unsqueeze(0) if single is not None \
+            else pop.forward(x, train=False, shared=True).index_select(0, chosen)
         if prepared.task == "classification":
-            outs = [as_probabilities(z, obj.name) for z in outs]
-        return ensemble_error(torch.stack(outs).mean(0), y, obj)
+            z = as_probabilities(z, obj.name)
+        return ensemble_error(z.mean(0), y, obj)
 
     with torch.no_grad():
         base, rises = permutation_importance(error, X, [g for _, g in groups], repeats, seed)
