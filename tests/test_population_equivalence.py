@@ -25,30 +25,38 @@ def _vmap_forward(pop, x, train, key):
     return pop._vmapped(pop.params, pop.buffers, x, key)
 
 
+def assert_same_pass(pop, fast, ref, *, rtol: float, atol: float) -> None:
+    """``fast()`` and ``ref()`` (two routes of one training forward pass), each run from the
+    same buffers, give the same outputs, flat gradients and buffers. The loss weights
+    member k by k + 1, so a gradient that lands on the wrong member shows."""
+    buffers0 = {n: b.clone() for n, b in pop.buffers.items()}
+    weights = torch.arange(1.0, pop.members + 1, dtype=pop.dtype)[:, None]
+
+    def run(forward):
+        for n, b in pop.buffers.items():
+            b.copy_(buffers0[n])
+        pop.flat_grad.zero_()
+        out = forward()
+        (out.square().sum(-1) * weights).sum().backward()
+        return out.detach(), pop.flat_grad.clone(), {n: b.clone() for n, b in pop.buffers.items()}
+
+    got, want = run(fast), run(ref)
+    torch.testing.assert_close(got[0], want[0], rtol=rtol, atol=atol)
+    torch.testing.assert_close(got[1], want[1], rtol=rtol, atol=atol)
+    for n in got[2]:
+        torch.testing.assert_close(got[2][n], want[2][n], rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("options", [{}, {"dropout": 0.3}, {"batch_norm": True},
                                      {"activation": "tanh"}])
 def test_layer_plan_matches_vmap_outputs_gradients_and_buffers(options):
     pop = Population(mlp(10, [16, 12], 3, **options), 4, seed=5, device="cpu")
     assert pop._plan is not None
     x = torch.randn(4, 8, 10)
-    buffers0 = {n: b.clone() for n, b in pop.buffers.items()}
-
-    def run(forward):
-        for n, b in pop.buffers.items():
-            b.copy_(buffers0[n])
-        pop.flat_grad.zero_()
-        # same dropout masks for both routes: the members' streams, not torch's generator
-        out = forward()
-        (out.square().sum(-1) * torch.arange(1.0, 5.0).unsqueeze(1)).sum().backward()
-        return out.detach(), pop.flat_grad.clone(), {n: b.clone() for n, b in pop.buffers.items()}
-
     key = pop.streams.key()  # the forward pass advances the streams after drawing from it
-    fast = run(lambda: pop.forward(x, train=True))
-    ref = run(lambda: _vmap_forward(pop, x, True, key))
-    torch.testing.assert_close(fast[0], ref[0], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(fast[1], ref[1], rtol=1e-5, atol=1e-6)
-    for n in fast[2]:
-        torch.testing.assert_close(fast[2][n], ref[2][n], rtol=1e-5, atol=1e-6)
+    # same dropout masks for both routes: the members' streams, not torch's generator
+    assert_same_pass(pop, lambda: pop.forward(x, train=True),
+                     lambda: _vmap_forward(pop, x, True, key), rtol=1e-5, atol=1e-6)
 
 
 class _Residual(nn.Module):

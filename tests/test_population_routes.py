@@ -13,6 +13,7 @@ from netrx.nn import cnn1d, mlp
 from netrx.optim import adam
 from netrx.population.batched import StackedConv1d, StackedLinear
 from netrx.population.population import Population
+from test_population_equivalence import assert_same_pass
 
 
 def _vmap_forward(pop, x, key):
@@ -58,24 +59,9 @@ def test_cnn1d_population_takes_the_stacked_route_and_matches_vmap(options):
     assert pop._plan is not None
     assert sum(c.conv1d is not None for c in pop._plan.children) == 3
     x = torch.randn(3, 6, 24, dtype=torch.float64)
-    buffers0 = {n: b.clone() for n, b in pop.buffers.items()}
-
-    def run(forward):
-        for n, b in pop.buffers.items():
-            b.copy_(buffers0[n])
-        pop.flat_grad.zero_()
-        out = forward()
-        (out.square().sum(-1) * torch.arange(1.0, 4.0, dtype=torch.float64)[:, None]).sum() \
-            .backward()
-        return out.detach(), pop.flat_grad.clone(), {n: b.clone() for n, b in pop.buffers.items()}
-
     key = pop.streams.key()
-    fast = run(lambda: pop.forward(x, train=True))
-    ref = run(lambda: _vmap_forward(pop, x, key))
-    torch.testing.assert_close(fast[0], ref[0], rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(fast[1], ref[1], rtol=1e-10, atol=1e-12)
-    for n in fast[2]:
-        torch.testing.assert_close(fast[2][n], ref[2][n], rtol=1e-10, atol=1e-12)
+    assert_same_pass(pop, lambda: pop.forward(x, train=True),
+                     lambda: _vmap_forward(pop, x, key), rtol=1e-10, atol=1e-12)
 
 
 def test_a_conv1d_the_stacked_route_does_not_cover_keeps_vmap():

@@ -13,6 +13,15 @@ from netrx.recipe.steps import single_config, train_population
 from netrx.train.deadline import Budget
 
 
+def _tiny_current(ctx, seconds: float) -> dict:
+    """The baseline's result for a 3-epoch MLP of 8 units, each fit measured at ``seconds``."""
+    cfg = ctx.cfg0.model_dump(mode="json")
+    cfg["train"]["epochs"] = 3
+    cfg["model"]["hidden"] = [8]
+    return {"config": cfg, "train_error": 0.1, "dev_error": 0.1, "seconds": seconds,
+            "epochs_run": 3, "step": "baseline"}
+
+
 @pytest.fixture(scope="module")
 def iris():
     cfg = base_config("iris", device="cpu")
@@ -84,11 +93,8 @@ def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path,
     if not crossfit:  # the held-out-dev path of larger data
         monkeypatch.setattr(final_module, "n_folds", lambda prepared: 1)
     ctx, state = _round_context(tmp_path, total=40.0)
-    cfg = ctx.cfg0.model_dump(mode="json")
-    cfg["train"]["epochs"] = 3
-    cfg["model"]["hidden"] = [8]
-    base = {"config": cfg, "train_error": 0.1, "dev_error": 0.1, "seconds": 0.1,
-            "epochs_run": 3, "step": "baseline"}
+    base = _tiny_current(ctx, seconds=0.1)
+    cfg = base["config"]
     tuned = json.loads(json.dumps(cfg))
     tuned["model"]["hidden"] = [16]
     state.data["baseline_winner"] = base
@@ -243,12 +249,7 @@ def test_no_cross_fit_when_the_time_left_cannot_hold_a_batch(tmp_path):
     from netrx.recipe.final import final_step
 
     ctx, state = _round_context(tmp_path, total=20.0)
-    cfg = ctx.cfg0.model_dump(mode="json")
-    cfg["train"]["epochs"] = 3
-    cfg["model"]["hidden"] = [8]
-    current = {"config": cfg, "train_error": 0.1, "dev_error": 0.1, "seconds": 1e4,
-               "epochs_run": 3, "step": "baseline"}
-    final = final_step(ctx, current)
+    final = final_step(ctx, _tiny_current(ctx, seconds=1e4))
     rules = [d["rule"] for d in state.data["decisions"]]
     assert "no time for a cross-fit" in rules and "cross-fit ensemble" not in rules
     assert [r["predictor"] for r in final["table"]] == ["single", "ensemble", "polyak"]

@@ -9,10 +9,6 @@ three workers started at once on a fresh database train exactly the trial budget
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -21,44 +17,11 @@ from netrx.tune.storage import open_storage, open_study
 TRIALS = 12
 
 
-def _helper(name: str):
-    """tests/tune/<name>.py, loaded once per process (see tests/tune/conftest.py)."""
-    key = f"netrx_tests_{name}"
-    if key not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tune" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    """The URL of the throwaway server's database (one server for the session, shared with
-    tests/tune), and a function that creates a fresh database on it (``createdb``) and
-    returns its URL."""
-    server = _helper("postgres_server")
-    url = server.acquire()
-
-    def createdb(url: str) -> str:
-        import psycopg2
-
-        try:
-            return server.create_database(url)
-        except psycopg2.Error as e:  # a server of NETRX_TEST_POSTGRES_URL without CREATEDB
-            pytest.skip(f"cannot create a database on the test server: {e}".splitlines()[0])
-
-    try:
-        yield url, createdb
-    finally:
-        server.release()
-
-
 @pytest.mark.slow
-def test_workers_started_at_once_on_a_fresh_postgres_database(postgres_server, tmp_path):
+def test_workers_started_at_once_on_a_fresh_postgres_database(postgres_server, tmp_path,
+                                                              tune_helper):
     url, createdb = postgres_server
-    sim = _helper("simultaneous")
+    sim = tune_helper("simultaneous")
     opens = [createdb(url) for _ in range(3)]
     fresh = createdb(url)
     config = sim.tune_config(tmp_path / "tune.yaml", TRIALS)

@@ -16,10 +16,8 @@ tests/reliability/test_postgres_workers.py does the same on a fresh PostgreSQL d
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
@@ -30,22 +28,10 @@ from netrx.tune.storage import open_storage
 TRIALS = 12
 
 
-def _helper(name: str):
-    """tests/tune/<name>.py, loaded once per process (see tests/tune/conftest.py)."""
-    key = f"netrx_tests_{name}"
-    if key not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tune" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
 @pytest.mark.slow
 def test_workers_started_at_once_on_a_new_sqlite_file_all_live_and_spend_the_budget_exactly(
-        tmp_path):
-    sim = _helper("simultaneous")
+        tmp_path, tune_helper):
+    sim = tune_helper("simultaneous")
     opens = [f"sqlite:///{tmp_path}/open-{i}.db" for i in range(4)]
     url = f"sqlite:///{tmp_path}/study.db"
     open_storage(url)  # the tables only (the opens race for those): the workers all live
@@ -64,13 +50,13 @@ _FAILING = ("import sys; sys.stderr.write('Traceback (most recent call last):\\n
 
 
 @pytest.mark.slow
-def test_tune_workers_exits_nonzero_when_a_worker_fails(tmp_path, monkeypatch):
+def test_tune_workers_exits_nonzero_when_a_worker_fails(tmp_path, monkeypatch, tune_helper):
     """The second of two worker processes dies (a stand-in that fails as a crashing worker
     does); the first one finishes the study."""
     from netrx.cli.app import app
     from netrx.tune import api
 
-    sim = _helper("simultaneous")
+    sim = tune_helper("simultaneous")
     config = sim.tune_config(tmp_path / "tune.yaml", 4)
     real_popen = subprocess.Popen
     started: list[list[str]] = []

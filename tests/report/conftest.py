@@ -5,7 +5,6 @@
 - ``browser``: headless Chromium (Debian's ``chromium``; the test skips without it) with
   ``shot(url, path)`` (a PNG screenshot) and ``dom(url)`` (the rendered DOM).
 - ``blank``: whether a PNG is (nearly) one colour; ``save_screenshot(shot, name)``.
-- ``postgres_server``: the throwaway PostgreSQL server of tests/tune/postgres_server.py.
 
 ``NETRX_SCREENSHOTS=docs`` also copies the screenshots the tests take into ``docs/`` (the
 images of docs/reports.md and docs/tuning.md).
@@ -13,11 +12,9 @@ images of docs/reports.md and docs/tuning.md).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -97,24 +94,3 @@ def blank():
     return is_blank
 
 
-def _postgres_helper():
-    """tests/tune/postgres_server.py under the one name every test directory uses."""
-    key = "netrx_tests_postgres_server"
-    if key not in sys.modules:
-        path = ROOT / "tests" / "tune" / "postgres_server.py"
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-@pytest.fixture(scope="module")
-def postgres_server():
-    """The URL of the shared throwaway server and its ``create_database(url)``."""
-    server = _postgres_helper()
-    url = server.acquire()
-    try:
-        yield url, server.create_database
-    finally:
-        server.release()

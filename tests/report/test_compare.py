@@ -30,16 +30,8 @@ def two_runs(tmp_path_factory):
 
 
 def _app() -> typer.Typer:
-    from netrx.cli import compare
-    from netrx.cli.app import console, friendly
+    from netrx.cli.app import app
 
-    app = typer.Typer(add_completion=False)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    compare.register(app, friendly, console)
     return app
 
 

@@ -27,31 +27,13 @@ from netrx.report.dashboard import INSTALL, open_dashboard_storage, storage_url
 needs_dashboard = pytest.mark.skipif(importlib.util.find_spec("optuna_dashboard") is None,
                                      reason="pip install 'netrx[dashboard]'")
 
-# `netrx dashboard` on an app of its own (tests do not depend on app.py registering it)
-SCRIPT = """
-import typer
-from netrx.cli import dashboard
-from netrx.cli.app import console, friendly
-app = typer.Typer(add_completion=False)
-@app.callback()
-def _root() -> None:
-    pass
-dashboard.register(app, friendly, console)
-app()
-"""
+# the console's app, run in a process of its own (as `netrx dashboard` would be)
+SCRIPT = "from netrx.cli.app import app\napp()\n"
 
 
 def _app() -> typer.Typer:
-    from netrx.cli import dashboard
-    from netrx.cli.app import console, friendly
+    from netrx.cli.app import app
 
-    app = typer.Typer(add_completion=False)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    dashboard.register(app, friendly, console)
     return app
 
 

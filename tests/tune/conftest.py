@@ -9,10 +9,7 @@ installs them) those tests skip.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -27,28 +24,10 @@ def small_config(**search) -> dict:
     return base
 
 
-def load_helper(name: str):
-    """``tests/tune/<name>.py`` (a helper, not a test module), loaded once per process under
-    one name whichever directory's tests load it first (see postgres_server.py)."""
-    key = f"netrx_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
 @pytest.fixture(scope="session")
-def postgres_url():
-    """A PostgreSQL URL (with a password, which trust authentication ignores, so that the
-    tests can check it is never printed); the server is shared with tests/reliability."""
-    server = load_helper("postgres_server")
-    url = server.acquire()
-    try:
-        yield url
-    finally:
-        server.release()
+def postgres_url(postgres_server):
+    """The URL of the shared throwaway PostgreSQL server (tests/conftest.py)."""
+    return postgres_server[0]
 
 
 @pytest.fixture
