@@ -10,6 +10,7 @@ sync debug mode on a GPU, trapped host reads and scalar uploads on the CPU).
 
     python bench/gpu.py                          # --device auto: CUDA when there is one
     python bench/gpu.py --device cpu --quick     # a smoke run of a few seconds
+    python bench/gpu.py --compile                # and the compiled step (CUDA graphs)
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sequential-cap", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="K 1,4,16; 1 epoch on 1000 examples")
+    p.add_argument("--compile", action="store_true",
+                   help="also the compiled step (fit(compile=True); CUDA graphs on CUDA) "
+                        "against the eager one, steady-state epoch seconds")
     a = p.parse_args(argv)
     from netrx.population import resolve_device
     from netrx.train.host_sync import check_step
@@ -81,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = check_step(lambda check: train_netrx(X, y, 4, 1, a.batch_size, device=dev,
                                                  callbacks=[check]))
     print("host sync in a training step: " + ("none" if found is None else found))
+    if a.compile:
+        from population import Settings, compiled_vs_eager
+
+        s = Settings(ks=ks, epochs=max(epochs, 3), batch_size=a.batch_size, n_train=n_train,
+                     sequential_cap=a.sequential_cap, repeats=repeats, matmul_n=0,
+                     threads=None, ways=("netrx",))
+        compiled_vs_eager(X, y, s, "mlp", device=dev)
     return 0 if found is None else 1
 
 

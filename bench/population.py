@@ -34,6 +34,12 @@ average is printed with the figures either way.
     python bench/population.py [--ks 1,8,32,64] [--epochs 20] [--threads N] [--repeats 3]
     python bench/population.py --ks 1,16,64 --families mlp,cnn1d --threads 1 --clock cpu
     python bench/population.py --quick        # a smoke run of a few seconds
+    python bench/population.py --ks 1,16,64 --epochs 5 --repeats 1 --ways netrx --compile
+
+``--compile`` adds a table of netrx's opt-in compiled step (``fit(compile=True)``,
+``--compile`` on the CLI) against its eager step: the first epoch's seconds (the compiler's
+time included; each fit compiles the step of its own population) and the steady-state
+epoch seconds after it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,6 +78,7 @@ class Settings:
     ways: tuple[str, ...]
     families: tuple[str, ...] = ("mlp",)
     clock: str = "wall"
+    compile: bool = False
 
 
 def parse_args(argv: Sequence[str] | None) -> Settings:
@@ -91,6 +99,9 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                          "plain PyTorch and scikit-learn) and cnn1d (against plain PyTorch)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time with the wall clock or with the process's CPU time")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time netrx's opt-in compiled step (fit(compile=True)) against "
+                         "the eager one: compile seconds and steady-state epoch seconds")
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings for a smoke run: K 1,2, 1 epoch, 256 examples")
     args = ap.parse_args(argv)
@@ -107,10 +118,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     if args.quick:
         return Settings(ks=(1, 2), epochs=1, batch_size=args.batch_size, n_train=256,
                         sequential_cap=1, repeats=1, matmul_n=256, threads=args.threads,
-                        ways=ways, families=families, clock=args.clock)
+                        ways=ways, families=families, clock=args.clock,
+                        compile=args.compile)
     return Settings(ks=ks, epochs=args.epochs, batch_size=args.batch_size, n_train=None,
                     sequential_cap=args.sequential_cap, repeats=args.repeats, matmul_n=1024,
-                    threads=args.threads, ways=ways, families=families, clock=args.clock)
+                    threads=args.threads, ways=ways, families=families, clock=args.clock,
+                        compile=args.compile)
 
 
 # -- what is measured -----------------------------------------------------------------------
@@ -163,16 +176,44 @@ def _cnn1d(n_in: int) -> nn.Module:
 
 
 def train_netrx(X: np.ndarray, y: np.ndarray, members: int, epochs: int, batch_size: int,
-                device: str = "cpu", callbacks: Sequence = (), family: str = "mlp") -> None:
+                device: str = "cpu", callbacks: Sequence = (), family: str = "mlp",
+                compile: bool = False) -> Any:
     import netrx
     import netrx.nn
     import netrx.optim
 
     model = netrx.nn.mlp(X.shape[1], list(HIDDEN), N_CLASSES) if family == "mlp" \
         else _cnn1d(X.shape[1])
-    netrx.fit(model, (X, y), None,
-              optimizer=netrx.optim.adam(LR), epochs=epochs, batch_size=batch_size,
-              members=members, progress=False, device=device, callbacks=callbacks)
+    return netrx.fit(model, (X, y), None,
+                     optimizer=netrx.optim.adam(LR), epochs=epochs, batch_size=batch_size,
+                     members=members, progress=False, device=device, callbacks=callbacks,
+                     compile=compile)
+
+
+def compiled_vs_eager(X: np.ndarray, y: np.ndarray, s: Settings, family: str,
+                      out=print, device: str = "cpu") -> None:
+    """``fit(compile=True)`` against the eager step at each K: the first epoch's seconds
+    (the compiler's time included; every fit compiles its own population's step) and the
+    median of the later epochs' seconds (the steady state); medians of ``s.repeats`` fits."""
+    epochs = max(s.epochs, 3)
+    out(f"compiled step vs eager ({family} on {device}, {epochs} epochs, median of "
+        f"{s.repeats} fit(s) each; load average {load_average()})")
+    out(f"{'K':>4}  {'eager epoch s':>13}  {'compiled epoch s':>16}  {'ratio':>6}  "
+        f"{'compiled 1st epoch s':>20}")
+    for k in s.ks:
+        row = {}
+        for compile in (False, True):
+            firsts, steady = [], []
+            for _ in range(s.repeats):
+                h = train_netrx(X, y, k, epochs, s.batch_size, family=family,
+                                compile=compile, device=device)
+                secs = [log.seconds for log in h.logs]
+                firsts.append(secs[0])
+                steady.append(float(np.median(secs[1:])))
+            row[compile] = (float(np.median(firsts)), float(np.median(steady)))
+        out(f"{k:>4}  {row[False][1]:>13.3f}  {row[True][1]:>16.3f}  "
+            f"{row[True][1] / row[False][1]:>6.2f}  {row[True][0]:>20.1f}")
+    out(f"load average {load_average()} at the end")
 
 
 def _plain_model(n_in: int, family: str = "mlp") -> nn.Module:
@@ -397,6 +438,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in targets(rows, rate):
         print(line)
     print(f"load average {load_average()} at the end")
+    if s.compile:
+        X, y = load_data(s.n_train)
+        for family in s.families:
+            print()
+            compiled_vs_eager(X, y, s, family)
     return 0
 
 

@@ -60,6 +60,7 @@ class _NetEstimator(BaseEstimator):
                  noise: float | list[float] = 0.0, early_stopping: int | None = None,
                  validation_fraction: float = 0.1,
                  reduce_lr_on_plateau: int | None = None, tensorboard: str | None = None,
+                 compile: bool = False,
                  impute: str | None = "mean", device: str = "auto",
                  random_state: Any = None, verbose: bool = False) -> None:
         self.hidden = hidden
@@ -92,6 +93,7 @@ class _NetEstimator(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.reduce_lr_on_plateau = reduce_lr_on_plateau
         self.tensorboard = tensorboard
+        self.compile = compile
         self.impute = impute
         self.device = device
         self.random_state = random_state

@@ -207,6 +207,8 @@ class TrainConfig(_Section):
     reduce_lr_on_plateau: PlateauConfig | None = None
     tensorboard: str | None = None  # log per-member scalars to <tensorboard>/<run name>/
     ensemble: EnsembleConfig | None = None
+    #: the step's forward pass and loss through torch.compile (CUDA graphs on CUDA)
+    compile: bool = False
 
     @model_validator(mode="after")
     def _one_final_weights(self) -> TrainConfig:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from netrx.config import RunConfig
+from netrx.errors import ConfigError
 from netrx.experiment.build import (
     augment_from_config,
     build_population,
@@ -86,10 +87,14 @@ def train(cfg: RunConfig, prepared: Prepared, *, pieces: Pieces | None = None,
     pieces = pieces if pieces is not None else assemble(cfg, prepared)
     splits = prepared.splits
     fit_fn = fit_full_batch if isinstance(pieces.optimizer, LBFGS) else fit
+    if cfg.train.compile and fit_fn is fit_full_batch:
+        raise ConfigError("train.compile compiles the mini-batch step; L-BFGS fits full-batch "
+                          "in eager mode: drop --compile or choose another optimizer")
     history = fit_fn(pieces.population, splits.train,
                      splits.dev if len(splits.dev.y) else None,
                      epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                      callbacks=[*pieces.constraints, *pieces.callbacks, *callbacks],
                      progress=progress, task=prepared.task, resume=resume,
-                     **pieces.fit_kwargs())
+                     **pieces.fit_kwargs(),
+                     **({"compile": True} if cfg.train.compile else {}))
     return pieces, history

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
 
 import torch
 from torch import Tensor, nn
@@ -64,7 +64,13 @@ _BITS = 24  # bits per uniform: exact in float32
 #: stream ids from here on are the random layers' (below: data augmentation)
 LAYER_STREAMS = 1 << 12
 
-_KEY: ContextVar[Tensor | None] = ContextVar("netrx_member_key", default=None)
+#: the key of the current draw, per thread (a thread-local rather than a ContextVar:
+#: torch.compile traces its reads and writes into the graph; it cannot trace ContextVar.set)
+_LOCAL = threading.local()
+
+
+def _current() -> Tensor | None:
+    return getattr(_LOCAL, "key", None)
 
 
 def _xorshift_(z: Tensor, s: int) -> Tensor:
@@ -99,11 +105,12 @@ def step_key(member: Tensor, steps: Tensor) -> Tensor:
 def drawing(key: Tensor | None) -> Iterator[None]:
     """Draw from ``key`` inside the block: a [K] step key (batches [K, B, ...]) or a member's
     0-d key (its own tensors, under vmap or at K = 1). ``None`` means torch's generator."""
-    token = _KEY.set(key)
+    outer = _current()
+    _LOCAL.key = key
     try:
         yield
     finally:
-        _KEY.reset(token)
+        _LOCAL.key = outer
 
 
 def _hash(key: Tensor, shape: Sequence[int], stream: int, device: torch.device, *,
@@ -138,7 +145,7 @@ def uniform(shape: Sequence[int], stream: int, *, device: torch.device | str,
             dtype: torch.dtype = torch.float32) -> Tensor:
     """U[0, 1) draws of ``shape`` from the current key (see the module docstring), or
     ``torch.rand`` outside a :func:`drawing` scope."""
-    key = _KEY.get()
+    key = _current()
     if key is None:
         return torch.rand(*shape, device=device, dtype=dtype)
     u = _bits(key, shape, stream, torch.device(device)).to(_float(dtype))
@@ -147,7 +154,7 @@ def uniform(shape: Sequence[int], stream: int, *, device: torch.device | str,
 
 def uniform_like(t: Tensor, stream: int) -> Tensor:
     """:func:`uniform` of ``t``'s shape, device and dtype (``torch.rand_like`` outside a scope)."""
-    if _KEY.get() is None:
+    if _current() is None:
         return torch.rand_like(t)
     return uniform(t.shape, stream, device=t.device, dtype=t.dtype)
 
@@ -155,7 +162,7 @@ def uniform_like(t: Tensor, stream: int) -> Tensor:
 def bernoulli_like(t: Tensor, q: Tensor | float, stream: int) -> Tensor:
     """A bool mask of ``t``'s shape, true with probability ``q``: u < q, computed on the
     24 bits as b < q·2²⁴ (``torch.rand_like(t) < q`` outside a scope)."""
-    key = _KEY.get()
+    key = _current()
     if key is None:
         return torch.rand_like(t) < q
     if isinstance(q, Tensor):
@@ -165,7 +172,7 @@ def bernoulli_like(t: Tensor, q: Tensor | float, stream: int) -> Tensor:
 
 def normal_like(t: Tensor, stream: int) -> Tensor:
     """N(0, 1) draws of ``t``'s shape by Box–Muller (``torch.randn_like`` outside a scope)."""
-    key = _KEY.get()
+    key = _current()
     if key is None:
         return torch.randn_like(t)
     z = _hash(key, t.shape, stream, t.device, last=True)
@@ -178,7 +185,7 @@ def normal_like(t: Tensor, stream: int) -> Tensor:
 def integers(low: int, high: int, shape: Sequence[int], stream: int, *,
              device: torch.device | str) -> Tensor:
     """Integers uniform in {low .. high − 1} (int64; ``torch.randint`` outside a scope)."""
-    if _KEY.get() is None:
+    if _current() is None:
         return torch.randint(low, high, tuple(shape), device=device)
     u = uniform(shape, stream, device=device, dtype=torch.float64)
     return torch.floor(u * (high - low)).long().clamp_(max=high - low - 1) + low

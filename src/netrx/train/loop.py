@@ -8,6 +8,7 @@ would."""
 from __future__ import annotations
 
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -83,7 +84,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
         device: str = "auto", callbacks: Sequence[Callback] = (), progress: bool = True,
         task: str | None = None, lr: Any = None, resume: Any = None,
         penalty: Callable[[dict[str, Tensor]], Tensor] | None = None,
-        augment: Callable[[Tensor], Tensor] | None = None) -> History:
+        augment: Callable[[Tensor], Tensor] | None = None, compile: bool = False) -> History:
     """Train a population of ``members`` copies of ``model`` (or a given Population).
 
     Args:
@@ -102,6 +103,10 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             population's [K, ...] views. It enters the gradient and the logged loss.
         augment: ``augment(x) -> x`` applied to each training batch [K, B, ...] on the
             device (never to dev or test data).
+        compile: run the step's forward pass and loss (and so their backward) through
+            ``torch.compile`` (:func:`compiled_loss`); on CUDA with CUDA graphs. Opt-in:
+            measured slower than the eager step on a 2-core CPU (``python
+            bench/population.py --compile``).
 
     Returns:
         The :class:`History`; ``history.population`` holds the trained members.
@@ -143,6 +148,9 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
     apply = fused_step(optimizer)
     step = torch.empty_like(pop.flat) if apply is None else None
     saved = {n: torch.empty_like(b) for n, b in pop.buffers.items()}
+    step_loss = _step_loss(pop, objective, penalty)
+    if compile:
+        step_loss = compiled_loss(step_loss, pop.device)
     rng_devices = [pop.device] if pop.device.type == "cuda" else []
     with training_scope(), torch.random.fork_rng(devices=rng_devices):
         # netrx's own draws use the members' streams; this seeds only what a user's module
@@ -170,10 +178,7 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
                 if freeze:
                     for n, b in pop.buffers.items():
                         saved[n].copy_(b)
-                out = pop.forward(x, train=True)
-                per_member = objective.fit_loss(out, y)
-                if penalty is not None:
-                    per_member = per_member + penalty(pop.params)
+                out, per_member = step_loss(x, y)
                 with torch.no_grad():
                     pop.diverged |= ~torch.isfinite(per_member)
                     active = pop.active
@@ -220,6 +225,46 @@ def fit(model: nn.Module | Population, train: Any, dev: Any = None, *,
             "lower the learning rate or normalise the inputs")
     history.objective = objective
     return history
+
+
+def _step_loss(pop: Population, objective: Objective,
+               penalty: Callable[[dict[str, Tensor]], Tensor] | None,
+               ) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """The step's differentiable part: ``(x, y) -> (outputs [K, B, ...], loss [K])``,
+    J_k = L_k(f_k(x_k), y_k) + penalty_k(θ_k)."""
+
+    def step_loss(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        out = pop.forward(x, train=True)
+        per_member = objective.fit_loss(out, y)
+        if penalty is not None:
+            per_member = per_member + penalty(pop.params)
+        return out, per_member
+
+    return step_loss
+
+
+def compiled_loss(step_loss: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+                  device: torch.device) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """``step_loss`` through ``torch.compile`` with static shapes (the last, shorter batch
+    of an epoch is a second graph). The members' streams are traced into the graph, so the
+    compiled step draws the eager step's masks.
+
+    On CUDA the mode is ``reduce-overhead``: the compiled graphs are replayed as CUDA graphs
+    (torch runs plain kernels where a graph cannot be captured). On CPU, inductor's explicit
+    SIMD code is off (``cpp.simdlen = 1``; the C compiler still vectorizes its loops): in
+    torch 2.13 it computes int64 index arithmetic wrongly — ``torch.compile(lambda z: z +
+    torch.arange(21) * -7046029254386353131)`` differs from eager in 5 of 21 elements — and
+    the members' hash (a Weyl sequence ``key + j·γ``) then draws wrong masks or corrupts the
+    heap. The optimizer is not compiled: the common ones are already one or two fused
+    passes (:mod:`netrx.optim.fused`)."""
+    # a code object of its own: dynamo caches compiled graphs per code object, and every fit
+    # builds step_loss over its own population; sharing one code object, the ninth fit of a
+    # process would hit torch's recompile limit and silently run eager
+    own = types.FunctionType(step_loss.__code__.replace(), step_loss.__globals__,
+                             step_loss.__name__, step_loss.__defaults__, step_loss.__closure__)
+    if torch.device(device).type == "cuda":
+        return torch.compile(own, dynamic=False, mode="reduce-overhead")
+    return torch.compile(own, dynamic=False, options={"cpp.simdlen": 1})
 
 
 def _any_inactive(pop: Population) -> bool:
