@@ -17,12 +17,15 @@ Each table is split once, 80 / 20 with seed 0 (stratified for classification), i
 ``<out>/data/<table>/train.csv`` and ``test.csv``; every method fits on train.csv alone and is
 scored once on test.csv:
 
-- ``netrx``: ``netrx improve train.csv --target T --budget B --device cpu --quiet`` (plus
-  ``--drop``, and ``--impute median`` where netrx asks for it because a feature has missing
-  values), as a user would run it: netrx carves its own dev and test sets out of train.csv;
-  then ``netrx predict RUN test.csv --out DIR`` (DIR/predictions.csv), scored here. Its
-  seconds are the wall clock of the ``netrx improve`` process (start-up included). Its runs
-  go to a new folder ``runs/bench-tabular/<time>-<pid>`` (``--runs``).
+- ``netrx``: ``netrx improve train.csv --target T --test 0 --budget B --device cpu --quiet``
+  (plus ``--drop``, and ``--impute median`` where netrx asks for it because a feature has
+  missing values), as a user who keeps the test set would run it: ``--test 0`` leaves every
+  row of train.csv to train and judge (netrx carves its dev set, or its folds, out of it),
+  as the peers' fits use all of train.csv (``--netrx-test 0.2``: netrx also holds out a test
+  set of its own, as without the flag); then ``netrx predict RUN test.csv --out DIR``
+  (DIR/predictions.csv), scored here. Its seconds are the wall clock of the ``netrx
+  improve`` process (start-up included). Its runs go to a new folder
+  ``runs/bench-tabular/<time>-<pid>`` (``--runs``).
 - the peers, in their own environment ``bench/peers/.venv`` (created on the first run:
   ``pip install -c constraints.txt -r bench/peers/requirements.txt``, the CPU torch of
   constraints.txt; none of it is a netrx dependency), by ``bench/peers/run_peer.py``:
@@ -79,6 +82,7 @@ class Settings:
     quick: bool
     out: Path
     runs: Path
+    netrx_test: float = 0.0
 
 
 @dataclass
@@ -115,6 +119,9 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                     help="table that netrx and the search also get --long-budget on "
                          "(default: cars, if among --tables; 'none': no long run)")
     ap.add_argument("--long-budget", default="10m")
+    ap.add_argument("--netrx-test", type=float, default=0.0,
+                    help="netrx improve's --test: the share of train.csv it holds out as a "
+                         "test set of its own (0: none; the bench scores test.csv)")
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK_BUDGET:g}-second budgets (long: twice that), "
                          "RealMLP-TD cut to a few epochs")
@@ -137,7 +144,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     budget = QUICK_BUDGET if args.quick else parse_duration(args.budget)
     long_budget = 2 * QUICK_BUDGET if args.quick else parse_duration(args.long_budget)
     return Settings(budget, long_budget, long, tables, _names(args.methods, METHODS,
-                    "method(s)", ap), args.threads, args.quick, args.out, runs)
+                    "method(s)", ap), args.threads, args.quick, args.out, runs,
+                    args.netrx_test)
 
 
 # -- the peers' environment and the data -------------------------------------------------------
@@ -172,7 +180,8 @@ def run_netrx(cell: Cell, info: dict, s: Settings) -> None:
     name = f"{cell.table}-{cell.budget:g}s"
     cmd = [netrx, "improve", str(data / "train.csv"), "--target", info["target"],
            "--budget", f"{cell.budget:g}s", "--name", name, "--out", str(s.runs),
-           "--device", "cpu", "--seed", "0", "--overwrite", "--quiet"]
+           "--device", "cpu", "--seed", "0", "--overwrite", "--quiet",
+           "--test", f"{s.netrx_test:g}"]
     if info["drop"]:
         cmd += ["--drop", ",".join(info["drop"])]
     if info["missing"]:  # netrx refuses missing values unless told how to fill them
@@ -343,7 +352,8 @@ def machine_lines(s: Settings) -> list[str]:
     return [f"netrx commit {commit}; torch {torch.__version__}; {os.cpu_count()} CPUs; "
             f"{s.threads} thread(s) per method; budget {s.budget:g} s"
             + (f", {s.long} also {s.long_budget:g} s" if s.long else "")
-            + (" (--quick)" if s.quick else "")]
+            + (" (--quick)" if s.quick else "")
+            + f"; netrx improve --test {s.netrx_test:g}"]
 
 
 def uptime() -> str:

@@ -181,3 +181,26 @@ def test_progress_events_feed_a_live_view_and_a_report_of_the_run_so_far(run, tm
         (d / f).write_text((final / f).read_text())
     html = build_report(d).read_text()
     assert "(in progress)" in html and "Decision log" in html
+
+
+def test_improve_without_a_test_set_trains_on_every_row(tmp_path):
+    """``--test 0``: a user who keeps the test set gets no internal one; every row trains or
+    judges, nothing claims a test figure, and the run still predicts and reports."""
+    from typer.testing import CliRunner
+
+    from netrx.cli.app import app
+
+    result = CliRunner().invoke(app, ["improve", "iris", "--budget", "4", "--members", "2",
+                                      "--test", "0", "--out", str(tmp_path), "--name", "t0"])
+    assert result.exit_code == 0, result.output
+    assert "no test set (--test 0)" in result.output
+    d = tmp_path / "t0"
+    summary = json.loads((d / "summary.json").read_text())
+    data = summary["data"]
+    assert data["n_test"] == 0 and data["n_train"] + data["n_dev"] == 150
+    assert not any(k.startswith("test_") for k in summary["best"])
+    rules = {e["rule"] for e in json.loads((d / "decisions.json").read_text())}
+    assert "test set evaluated once" not in rules
+    assert (d / "report.html").is_file() and not (d / "test_predictions.csv").exists()
+    predicted = CliRunner().invoke(app, ["predict", str(d), "iris"])
+    assert predicted.exit_code == 0, predicted.output

@@ -30,6 +30,7 @@ from netrx.cli.flags import (
     TargetErrorOpt,
     TargetOpt,
     TaskOpt,
+    TestOpt,
     choice,
     data_flags,
 )
@@ -106,6 +107,7 @@ def train(
     drop: DropOpt = None,
     features: FeaturesOpt = None,
     target_error: TargetErrorOpt = None,
+    test: TestOpt = None,
     family: choice("Family", FAMILIES.names(), "model family", "--model") = None,
     hidden: HiddenOpt = None,
     activation: choice("Activation", ACTIVATIONS.names(), "hidden-layer activation") = None,
@@ -147,6 +149,9 @@ def train(
                        "transfer: is the new data similar or different?") = None,
     tensorboard: Annotated[str | None, typer.Option(
         help="log per-member scalars to DIR/<name> (pip install netrx\\[tensorboard])")] = None,
+    compile: Annotated[bool | None, typer.Option(
+        "--compile/--no-compile", help="compile the training step with torch.compile (CUDA "
+        "graphs on CUDA); slower on a small CPU: see docs/optimizers.md")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     name: Annotated[str | None, typer.Option(help="run name (default: dataset-model-time)")] = None,
@@ -285,6 +290,7 @@ def tune(
     drop: DropOpt = None,
     features: FeaturesOpt = None,
     target_error: TargetErrorOpt = None,
+    test: TestOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="print the study's summary as JSON on stdout (for scripts)")] = False,
@@ -302,7 +308,7 @@ def tune(
                     workers=workers, study=study, name=name, out=out, device=device,
                     quiet=quiet, data=data_flags(target=target, task=task, impute=impute,
                                                  drop=drop, features=features,
-                                                 target_error=target_error))
+                                                 target_error=target_error, test=test))
     if code:
         raise typer.Exit(code)
 
@@ -322,6 +328,7 @@ def improve(
     impute: ImputeOpt = None,
     drop: DropOpt = None,
     features: FeaturesOpt = None,
+    test: TestOpt = None,
     members: Annotated[int, typer.Option(help="population size K (sweep, slots, seeds)")] = 8,
     sweep: choice("Sweep", ("grid", "lr-find"), "the baseline's learning-rate sweep: K "
                   "members on a log grid, or a range test then K seeds (default grid)") = None,
@@ -344,7 +351,7 @@ def improve(
 
     if name is not None:
         check_name(name)
-    data = data_flags(task=task, impute=impute, drop=drop, features=features)
+    data = data_flags(task=task, impute=impute, drop=drop, features=features, test=test)
     family, device = family or "auto", device or "auto"
     code = run_improve(source, console=console, err_console=err_console, quiet=quiet,
                        as_json=json_out,

@@ -96,8 +96,12 @@ def print_improve(console: Console, result: Any) -> None:
         final.add_row(row["predictor"], row["what"], fmt(row["dev_error"]),
                       "✓" if row["predictor"] == result.final["chosen"] else "")
     console.print(final)
-    console.print(test_line(result.final.get("test") or {"error": result.final["test_error"]},
-                            result.task))
+    if result.final.get("test_error") is None:
+        console.print(f"no test set (--test 0): score it on yours with netrx predict "
+                      f"{result.run_dir} TEST.csv", highlight=False)
+    else:
+        console.print(test_line(result.final.get("test") or
+                                {"error": result.final["test_error"]}, result.task))
     console.print(f"{result.seconds:.1f} s of a {result.budget:.0f} s budget; run written to "
                   f"{result.run_dir}")
 

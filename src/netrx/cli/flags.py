@@ -40,6 +40,9 @@ DropOpt = Annotated[str | None, typer.Option(
     help="CSV columns to leave out, e.g. id,name (IDs, free text)")]
 FeaturesOpt = Annotated[str | None, typer.Option(
     help="the CSV columns to use (default: all but the target and --drop)")]
+TestOpt = Annotated[float | None, typer.Option(
+    help="share of the rows held out as the test set (default 0.2); 0: none, for data "
+         "whose test set you keep yourself (score it with netrx predict)")]
 TargetErrorOpt = Annotated[float | None, typer.Option(
     help="Bayes / human-level error proxy for the verdict: an error rate, or for "
          "regression a fraction of the target's variance")]

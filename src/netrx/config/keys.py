@@ -17,7 +17,7 @@ MemberValue = float | list[float]
 FLAT_KEYS = {
     "dataset": "data.dataset", "target": "data.target", "task": "data.task",
     "impute": "data.impute", "drop": "data.drop", "features": "data.features",
-    "target_error": "data.target_error",
+    "target_error": "data.target_error", "test": "data.test",
     "family": "model.family", "hidden": "model.hidden", "activation": "model.activation",
     "init": "model.init", "dropout": "model.dropout", "batch_norm": "model.batch_norm",
     "channels": "model.channels",
@@ -28,7 +28,7 @@ FLAT_KEYS = {
     "decay_rate": "optimizer.schedule.decay_rate", "gamma": "optimizer.schedule.gamma",
     "k": "optimizer.schedule.k",
     "epochs": "train.epochs", "batch_size": "train.batch_size", "loss": "train.loss",
-    "tensorboard": "train.tensorboard",
+    "tensorboard": "train.tensorboard", "compile": "train.compile",
     "l2": "regularization.l2", "l1": "regularization.l1", "l1_mode": "regularization.l1_mode",
     "weight_decay": "regularization.weight_decay", "max_norm": "regularization.max_norm",
     "label_smoothing": "regularization.label_smoothing",

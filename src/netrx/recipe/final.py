@@ -113,13 +113,16 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     for r in table:
         r.pop("_member", None)
         r.pop("_members", None)
-    test = evaluate_test(pop, ctx.prepared, members)
     chosen_row = dict(rows[k])
     if kind == "ensemble":
         chosen_row["dev_error"] = chosen["dev_error"]
-    ctx.log.decide("final", "test set evaluated once",
-                   f"{chosen['predictor']}: test error {fmt(test['error'])}",
-                   "report it; no decision uses it")
+    if len(ctx.prepared.splits.test.y):
+        test = evaluate_test(pop, ctx.prepared, members)
+        ctx.log.decide("final", "test set evaluated once",
+                       f"{chosen['predictor']}: test error {fmt(test['error'])}",
+                       "report it; no decision uses it")
+    else:  # --test 0: the user keeps the test set
+        test = {"error": None}
     cfg = single_config(pool.cfg, members=pop.members, name=ctx.cfg0.name)
     result = RunResult(cfg, ctx.prepared, pool.history, pop, k, member_table(cfg, pop, rows),
                        {k: test[k] for k in TEST_METRICS if test.get(k) is not None},

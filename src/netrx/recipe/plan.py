@@ -271,9 +271,11 @@ def improve(source: str, *, budget: str | float = "15m", target_error: float | N
     prepared = prepare(cfg0)
     for note in prepared.dataset.notes:
         log(f"[data] {note}")
-    if len(prepared.splits.dev.y) == 0 or len(prepared.splits.test.y) == 0:
-        raise DataError("improve ranks models on the dev set and evaluates the chosen one on "
-                        "the test set; set data.dev > 0 and data.test > 0")
+    if len(prepared.splits.dev.y) == 0:
+        raise DataError("improve ranks models on the dev set; set data.dev > 0")
+    if len(prepared.splits.test.y) == 0:
+        log("[data] no test set (--test 0): every row trains or judges a model; score the "
+            "chosen predictor on your own held-out data with netrx predict")
     partial.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda event: None)
     dlog = _Log(state, log, emit)
