@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from netrx.experiment import prepare
-from netrx.recipe.estimate import estimate, folds, fresh_seed, n_folds
+from netrx.recipe.estimate import estimate, folds, fresh_seed, n_folds, paired
 from netrx.recipe.plan import base_config
 from netrx.recipe.steps import single_config, train_population
 from netrx.train.deadline import Budget
@@ -59,6 +59,30 @@ def test_an_estimate_is_the_mean_over_fresh_seeds_not_the_best(iris):
     assert e["dev_error"] == pytest.approx(np.mean(devs))
     assert e["dev_error"] >= min(devs)
     assert e["dev_se"] == pytest.approx(np.std(devs, ddof=1) / np.sqrt(3))
+    assert e["fold_dev"] == [pytest.approx(np.mean(devs))]
+
+
+def test_an_estimate_keeps_each_folds_mean_member(iris):
+    cfg0, prep = iris
+    cfg = single_config(cfg0, **{"train.epochs": 3, "model.hidden": [8]})
+    e = estimate(cfg, prep, members=2, seed=0, label="f", seconds=60, k_folds=3)
+    assert e["folds"] == 3 and len(e["fold_dev"]) == 3
+    assert e["dev_error"] == pytest.approx(np.mean(e["fold_dev"]))  # equal-sized folds' means
+
+
+def test_candidates_are_compared_on_the_folds_they_all_have():
+    """One estimate the clock cut to its first fold is compared with the other's first fold,
+    not with its mean over five (other rows, another difficulty)."""
+    full = {"dev_error": 0.10, "fold_dev": [0.06, 0.12, 0.10, 0.13, 0.09]}
+    cut = {"dev_error": 0.08, "fold_dev": [0.08]}
+    assert paired([full, cut]) == [pytest.approx(0.06), pytest.approx(0.08)]
+    assert paired([full, {"dev_error": 0.07, "fold_dev": [0.07, 0.07]}]) == \
+        [pytest.approx(0.09), pytest.approx(0.07)]
+    # a fold whose members all diverged is left out; an old state without folds keeps its own
+    assert paired([{"dev_error": 0.2, "fold_dev": [float("nan"), 0.2]}, full]) == \
+        [pytest.approx(0.2), pytest.approx(0.09)]
+    assert paired([{"dev_error": 0.3}, full]) == [0.3, pytest.approx(0.10)]
+    assert paired([{"dev_error": None, "fold_dev": []}, cut]) == [None, pytest.approx(0.08)]
 
 
 def test_the_baseline_estimates_the_strong_default_and_the_sweep(tmp_path):
@@ -253,3 +277,21 @@ def test_no_cross_fit_when_the_time_left_cannot_hold_a_batch(tmp_path):
     rules = [d["rule"] for d in state.data["decisions"]]
     assert "no time for a cross-fit" in rules and "cross-fit ensemble" not in rules
     assert [r["predictor"] for r in final["table"]] == ["single", "ensemble", "polyak"]
+
+
+def test_a_refit_goes_to_the_lowest_estimate_or_one_within_its_noise(iris):
+    from types import SimpleNamespace
+
+    from netrx.recipe.refit import refit_cost, refit_plan
+
+    ctx = SimpleNamespace(prepared=iris[1])
+    # per fold: 40 s for 40 epochs; restored at epoch 20 -> 20 s × 5/4 = 25 s for a refit
+    slow = {"dev_error": 0.10, "dev_se": 0.01, "fold_dev": [0.10], "seconds": 40.0,
+            "epochs_run": 40, "best_epoch": 20, "config": {"name": "slow"}}
+    cheap = {**slow, "seconds": 4.0, "config": {"name": "cheap"}}
+    assert refit_cost(ctx, slow) == pytest.approx(25.0)
+    assert refit_plan(ctx, slow, cheap, left=100.0)["name"] == "tuned"  # it fits
+    plan = refit_plan(ctx, slow, {**cheap, "fold_dev": [0.105]}, left=10.0)
+    assert plan["name"] == "baseline"  # within one standard error, and it fits
+    assert refit_plan(ctx, slow, {**cheap, "fold_dev": [0.12]}, left=10.0) is None
+    assert refit_plan(ctx, slow, None, left=10.0) is None

@@ -18,7 +18,7 @@ from typing import Any
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose.prescriptions import input_kind
 from netrx.recipe.defaults import strong_default
-from netrx.recipe.estimate import describe, estimate
+from netrx.recipe.estimate import describe, estimate, paired
 from netrx.recipe.steps import (
     MAX_EPOCHS,
     PATIENCE,
@@ -88,18 +88,23 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
                        f"{sweep['family']} sweep candidate")
         candidates.append({"name": f"{sweep['family']} α={sweep['lr']:.3g}",
                            "config": sweep["config"], "estimate": est})
-    ranked = [c for c in candidates if c["estimate"]["dev_error"] is not None]
+    # compared on the folds every estimate has (the clock may have cut one to fewer)
+    errors = paired([c["estimate"] for c in candidates])
+    ranked = [(c, e) for c, e in zip(candidates, errors, strict=True) if e is not None]
     if not ranked:
         best_row([])  # raises: every member diverged
-    win = min(ranked, key=lambda c: c["estimate"]["dev_error"])
+    win = min(ranked, key=lambda ce: ce[1])[0]
+    folds = {len(c["estimate"].get("fold_dev") or ()) for c, _ in ranked}
+    where = f" (on the {min(folds)} fold(s) every estimate has)" if len(folds) > 1 else ""
     ctx.log.decide("baseline", "lowest honest dev estimate",
-                   "; ".join(f"{c['name']} {fmt(c['estimate']['dev_error'])}" for c in ranked),
+                   "; ".join(f"{c['name']} {fmt(e)}" for c, e in ranked) + where,
                    f"keep {win['name']}")
     e = win["estimate"]
     current = {"config": win["config"].model_dump(mode="json"), "train_error": e["train_error"],
                "dev_error": e["dev_error"], "dev_se": e["dev_se"], "seconds": e["seconds"],
                "epochs_run": e["epochs_run"], "members": ctx.members, "step": "baseline",
-               "candidate": win["name"]}
+               "candidate": win["name"], "fold_dev": e.get("fold_dev"),
+               "best_epoch": e.get("best_epoch")}
     ctx.state.data["baseline_winner"] = current
     ctx.state.complete("baseline", current, ctx.spent())
     return current

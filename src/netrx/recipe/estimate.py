@@ -83,6 +83,8 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
     clock = Budget(seconds)
     dev: list[float] = []
     train: list[float] = []
+    fold_dev: list[float] = []  # per fold: the mean over its members
+    best: list[int] = []  # per member and fold: the epoch early stopping restored
     epochs, used = [], 0
     t0 = time.monotonic()
     for part in parts:
@@ -91,7 +93,10 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
         if used and clock.remaining < (time.monotonic() - t0) / used:
             break
         _, history, rows = train_population(fit_cfg, part, Budget(max(clock.remaining, 1.0)))
-        dev += [r["dev_error"] for r in rows if r["dev_error"] is not None]
+        fold = [r["dev_error"] for r in rows if r["dev_error"] is not None]
+        dev += fold
+        fold_dev.append(float(np.mean(fold)) if fold else math.nan)  # NaN: all diverged
+        best += best_epochs(history, [r["member"] for r in rows if r["dev_error"] is not None])
         train += [r["train_error"] for r in rows if r["train_error"] is not None]
         epochs.append(len(history.logs))
         used += 1
@@ -104,7 +109,37 @@ def estimate(cfg: RunConfig, prepared: Prepared, *, members: int, seed: int, lab
     return {"dev_error": float(d.mean()), "dev_se": se,
             "train_error": float(np.mean(train)) if train else None, "folds": used,
             "members": int(members), "seconds": (time.monotonic() - t0) / used,
-            "epochs_run": int(np.median(epochs)), "seed": s0}
+            "epochs_run": int(np.median(epochs)), "seed": s0, "fold_dev": fold_dev,
+            "best_epoch": int(np.median(best)) if best else None}
+
+
+def best_epochs(history: Any, members: list[int]) -> list[int]:
+    """The epoch (1-based) of each member's lowest dev loss: the one early stopping on the
+    dev loss restores."""
+    losses = [log.dev_loss for log in history.logs if log.dev_loss is not None]
+    if not losses:
+        return []
+    table = np.asarray(losses, dtype=float)  # [epochs, K]
+    table = np.where(np.isfinite(table), table, np.inf)
+    return [int(np.argmin(table[:, k])) + 1 for k in members]
+
+
+def paired(estimates: list[dict[str, Any]]) -> list[float | None]:
+    """The candidates' dev errors on the folds they all have: estimates of different
+    configs share their folds (:func:`folds`, the same seed), but one the clock cut to
+    fewer folds would otherwise be compared, on other rows, with the mean over all F. Each
+    error is then the mean of its first n per-fold means, n the fewest folds of any
+    candidate (a fold whose members all diverged is left out of its mean); an estimate
+    without per-fold means keeps its own ``dev_error``."""
+    lengths = [len(e["fold_dev"]) for e in estimates
+               if e.get("dev_error") is not None and e.get("fold_dev")]
+    n = min(lengths, default=0)
+    out: list[float | None] = []
+    for e in estimates:
+        per_fold = e.get("fold_dev") if e.get("dev_error") is not None else None
+        first = [v for v in (per_fold or [])[:n] if not math.isnan(v)]
+        out.append(float(np.mean(first)) if first else e.get("dev_error"))
+    return out
 
 
 def describe(e: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from netrx.population import Population
 from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
 from netrx.recipe.estimate import n_folds
 from netrx.recipe.pool import Pool, concat_histories, final_config
+from netrx.recipe.refit import refit_candidates, refit_plan
 from netrx.recipe.steps import (
     RESERVE,
     Context,
@@ -61,8 +62,8 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     clock = Budget(left)
     prefix = (lambda name: f"{name} ") if other else (lambda name: "")
     table: list[dict[str, Any]] = []
-    if n_folds(ctx.prepared) > 1 and _crossfit_fits(ctx, current, base if other else None,
-                                                    left):
+    small = n_folds(ctx.prepared) > 1
+    if small and _crossfit_fits(ctx, current, base if other else None, left):
         # small data: every train and dev row trains members
         main = "tuned" if other else "chosen"
         pool, info = crossfit_pool(ctx, main, current["config"],
@@ -72,6 +73,9 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
             pool, info = crossfit_pool(ctx, "baseline", base["config"],
                                        Budget(clock.remaining), max_batches=1)
             table += crossfit_candidates(pool, info, prefix("baseline"))
+    elif small and (refit := refit_plan(ctx, current, base if other else None, left)):
+        # small data without time for a cross-fit: no row is left out of the final members
+        table += refit_candidates(ctx, refit, Budget(left))
     else:
         pools = [_pool(ctx, "tuned" if other else "chosen", current["config"],
                        Budget(left * (1 - BASELINE_SHARE) if other else left))]
@@ -81,7 +85,8 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
         pools[0] = _grow(ctx, pools[0], current["config"], clock)
         for pool in pools:
             table += _candidates(ctx, pool, prefix=prefix(pool.name))
-    candidates = [r for r in table if r["dev_error"] is not None]
+    # (a refit's other candidate is listed with its estimate, but has no members to use)
+    candidates = [r for r in table if r["dev_error"] is not None and r["_pool"] is not None]
     chosen = min(candidates, key=lambda r: r["dev_error"])  # ties: the simplest, listed first
     ctx.log.decide("final", "lowest dev error",
                    ", ".join(f"{r['predictor']} {fmt(r['dev_error'])}" for r in table),
@@ -97,8 +102,10 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
                        f"use {steadier['predictor']} ({steadier['what']})")
         chosen = steadier
     pool = chosen.pop("_pool")
+    prepared = chosen.pop("_prepared", ctx.prepared)  # a refit trained on every row
     for r in table:
         r.pop("_pool", None)
+        r.pop("_prepared", None)
     pop, rows, k = pool.pop, pool.rows, chosen["_member"]
     kind = chosen["predictor"].split()[-1]
     Xt, _ = as_tensors(ctx.prepared.splits.train, pop, ctx.prepared)
@@ -124,7 +131,7 @@ def final_step(ctx: Context, current: dict[str, Any]) -> dict[str, Any]:
     else:  # --test 0: the user keeps the test set
         test = {"error": None}
     cfg = single_config(pool.cfg, members=pop.members, name=ctx.cfg0.name)
-    result = RunResult(cfg, ctx.prepared, pool.history, pop, k, member_table(cfg, pop, rows),
+    result = RunResult(cfg, prepared, pool.history, pop, k, member_table(cfg, pop, rows),
                        {k: test[k] for k in TEST_METRICS if test.get(k) is not None},
                        pool.seconds)
     result.test_predictions = test.get("predictions")
@@ -197,7 +204,8 @@ def _crossfit_fits(ctx: Context, current: dict[str, Any], base: dict[str, Any] |
         return True
     ctx.log.decide("final", "no time for a cross-fit",
                    f"a batch of {F} folds takes ≈{cost:.0f} s, {left:.0f} s left",
-                   "train K seeds on train, early-stopped on dev")
+                   "refit on every row if its time holds, else K seeds on train, "
+                   "early-stopped on dev")
     return False
 
 
