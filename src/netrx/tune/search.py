@@ -126,7 +126,7 @@ class Engine:
         kwargs["callbacks"] = [*kwargs["callbacks"], _Driver(self, sp)]
         try:
             fit(sp.pop, splits.train, splits.dev, epochs=10**9, progress=False,
-                task=self.prepared.dataset.task, **kwargs)
+                task=self.prepared.dataset.task, compile=self.cfg.run.train.compile, **kwargs)
         except DivergedError:
             pass  # every remaining member diverged: already told
         if not self._compact:
