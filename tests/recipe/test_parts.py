@@ -135,9 +135,11 @@ def test_cli_improve_prints_the_decision_log_and_final_table(tmp_path):
     result = runner.invoke(app, ["improve", "iris", "--budget", "6s", "--members", "2",
                                  "--out", str(tmp_path), "--name", "c", "--quiet"])
     assert result.exit_code == 0, result.output
-    for text in ("decision log", "lowest dev error", "single", "ensemble", "cross-fit",
-                 "test accuracy", "report:"):
+    for text in ("decision log", "lowest dev error", "ensemble", "test accuracy", "report:"):
         assert text in result.output
+    # small data: a cross-fit (ensemble vs single), or where its time is short a refit
+    text = " ".join(result.output.split())
+    assert ("cross-fit" in text and "single" in text) or "refit on every row" in text
     assert (tmp_path / "c" / "report.html").is_file()
 
 
@@ -204,8 +206,9 @@ def test_a_round_too_short_for_one_full_trial_stops_without_tuning(tmp_path):
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
     # 2 s per epoch: 0.4 × the 80 s left holds 2 epochs of a trial and its 5-fold estimate
+    # (restored at epoch 5: the final's refit on every row keeps only a few seconds)
     current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 100.0,
-               "epochs_run": 50, "step": "baseline"}
+               "epochs_run": 50, "best_epoch": 5, "step": "baseline"}
     outcome = round_step(ctx, "round1", current)
     assert not outcome["accepted"] and outcome["stop"]
     last = state.data["decisions"][-1]
@@ -230,8 +233,9 @@ def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
     # 0.4 s per epoch: 0.4 × 80 s / (0.4 s × (1 trial + 5 folds)) = 13 epochs fit
+    # (restored at epoch 5: the final's refit on every row keeps only a few seconds)
     current = {"config": cfg, "train_error": 0.3, "dev_error": 0.4, "seconds": 20.0,
-               "epochs_run": 50, "step": "baseline"}
+               "epochs_run": 50, "best_epoch": 5, "step": "baseline"}
     with pytest.raises(Planned) as e:
         round_step(ctx, "round1", current)
     assert e.value.args[0] == 13

@@ -29,8 +29,9 @@ from netrx.recipe.pool import Pool, final_config
 from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
 
-#: a refit is planned when the time left holds this many times its expected cost
-MARGIN = 1.2
+#: a refit is planned when the time left holds this many times its expected cost (which
+#: is high already: the estimate's fold also ran its patience and a dev pass per epoch)
+MARGIN = 1.0
 #: fewest epochs of a refit
 MIN_EPOCHS = 5
 

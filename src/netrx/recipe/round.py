@@ -12,10 +12,12 @@ from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
 from netrx.diagnose.prescriptions import Prescription, family_default
 from netrx.recipe.estimate import describe, estimate, n_folds, paired
+from netrx.recipe.refit import MARGIN, refit_cost
 from netrx.recipe.steps import (
     ASHA_SPAN,
     MAX_TRIALS,
     PLAN,
+    RESERVE,
     Context,
     fmt,
     single_config,
@@ -109,6 +111,18 @@ def within_families(prescriptions: list[Prescription],
             if all(c.path != "model.family" or c.value in families for c in p.changes)]
 
 
+def rounds_left(ctx: Context, current: dict[str, Any]) -> float:
+    """Seconds left for the rounds: until the plan's share for baseline and rounds is spent,
+    and on small data no later than the final step can still refit the current config on
+    every row (:func:`netrx.recipe.refit.refit_cost`, with its margin): a round that eats
+    that time leaves the final a fit on train alone, without the dev fifth of the rows."""
+    left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
+    if n_folds(ctx.prepared) > 1:
+        keep = RESERVE * ctx.total + MARGIN * refit_cost(ctx, current)
+        left = min(left, ctx.clock.remaining - keep)
+    return max(left, 0.0)
+
+
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
     """Steps 2–4 for one round: diagnose, prescribe, tune, estimate the winner, compare.
     ``stop`` in the outcome says that a rule ended the search (a round that only found no
@@ -116,7 +130,7 @@ def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, An
     cfg = parse_config(current["config"])
     diag = _diagnose(ctx, step, current)
     outcome: dict[str, Any] = {"accepted": False, "stop": True, "verdict": diag.verdict}
-    left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
+    left = rounds_left(ctx, current)
     if left < 2.0:
         ctx.log.decide(step, "budget spent", f"{left:.1f} s left for rounds",
                        "stop tuning; go to the final step")
