@@ -284,7 +284,7 @@ def test_a_refit_goes_to_the_lowest_estimate_or_one_within_its_noise(iris):
 
     from netrx.recipe.refit import refit_cost, refit_plan
 
-    ctx = SimpleNamespace(prepared=iris[1])
+    ctx = SimpleNamespace(prepared=iris[1], members=2)
     # per fold: 40 s for 40 epochs; restored at epoch 20 -> 20 s × 5/4 = 25 s for a refit
     slow = {"dev_error": 0.10, "dev_se": 0.01, "fold_dev": [0.10], "seconds": 40.0,
             "epochs_run": 40, "best_epoch": 20, "config": {"name": "slow"}}
@@ -293,8 +293,11 @@ def test_a_refit_goes_to_the_lowest_estimate_or_one_within_its_noise(iris):
     assert refit_plan(ctx, slow, cheap, left=100.0)["name"] == "tuned"  # it fits
     plan = refit_plan(ctx, slow, {**cheap, "fold_dev": [0.105]}, left=10.0)
     assert plan["name"] == "baseline"  # within one standard error, and it fits
-    assert refit_plan(ctx, slow, {**cheap, "fold_dev": [0.12]}, left=10.0) is None
-    assert refit_plan(ctx, slow, None, left=10.0) is None
+    # outside the noise: the lowest, with the members the time holds (K = 8: ⌊8·10/25⌋ = 3)
+    ctx.members = 8
+    plan = refit_plan(ctx, slow, {**cheap, "fold_dev": [0.12]}, left=10.0)
+    assert plan["name"] == "tuned" and plan["members"] == 3
+    assert refit_plan(ctx, slow, None, left=5.0) is None  # ⌊8·5/25⌋ = 1 member: none
 
 
 def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris):

@@ -67,7 +67,9 @@ def refit_plan(ctx: Context, current: dict[str, Any], base: dict[str, Any] | Non
     """Which config to refit within ``left`` seconds, or None (no refit fits): the one with
     the lowest paired estimate (:func:`netrx.recipe.estimate.paired`) if its refit fits,
     else another whose estimate is within one standard error of that lowest (within the
-    noise of the estimates, the config that can train on every row is preferred)."""
+    noise of the estimates, the config that can train on every row is preferred), else the
+    lowest with fewer members: ``members`` = ⌊K·left / cost⌋ ≥ 2 (a slower machine costs
+    members of the ensemble, each still trained on every row for its whole epochs)."""
     named = [("tuned" if base is not None else "chosen", current)]
     if base is not None:
         named.append(("baseline", base))
@@ -82,7 +84,14 @@ def refit_plan(ctx: Context, current: dict[str, Any], base: dict[str, Any] | Non
         name, c = named[i]
         if errors[i] <= errors[top] + noise and MARGIN * refit_cost(ctx, c) <= left:
             return {"name": name, "config": c, "error": errors[i], "named": named,
-                    "errors": errors, "order": [i, *(j for j in order if j != i)]}
+                    "errors": errors, "order": [i, *(j for j in order if j != i)],
+                    "members": ctx.members}
+    cost = MARGIN * refit_cost(ctx, named[top][1])
+    members = int(ctx.members * left / cost) if cost > 0 else 0
+    if members >= 2:
+        name, c = named[top]
+        return {"name": name, "config": c, "error": errors[top], "named": named,
+                "errors": errors, "order": order, "members": members}
     return None
 
 
@@ -94,21 +103,23 @@ def refit_candidates(ctx: Context, plan: dict[str, Any], budget: Budget
     name, chosen = plan["name"], plan["config"]
     epochs = refit_epochs(chosen)
     data = every_row(ctx.prepared)
+    K = int(plan.get("members") or ctx.members)
     cfg = single_config(final_config(ctx, chosen["config"], 0),
-                        **{"members": ctx.members, "train.epochs": epochs,
-                           "train.early_stopping": None})
+                        **{"members": K, "train.epochs": epochs, "train.early_stopping": None})
     t0 = time.monotonic()
     pop, history, _ = train_population(cfg, data, budget)
     seconds = time.monotonic() - t0
     rows = member_errors(pop, data, history)
     live = [r["member"] for r in rows if r["train_error"] is not None] or [0]
     ctx.log.decide("final", "refit on every row",
-                   f"{name}: {ctx.members} fresh seeds on train ∪ dev ({len(data.splits.train.y)} "
+                   f"{name}: {K} fresh seeds on train ∪ dev ({len(data.splits.train.y)} "
                    f"rows), {len(history.logs)} of {epochs} epochs (its estimate's restored "
                    f"epoch) in {seconds:.0f} s; its k-fold estimate {fmt(plan['error'])}"
                    + ("" if order[0] == min(order, key=lambda i: (errors[i], i)) else
                       " (the lowest estimate's refit does not fit the time left; this one "
-                      "is within one standard error of it)"),
+                      "is within one standard error of it)")
+                   + ("" if K == ctx.members else f" ({K} of {ctx.members} members: the "
+                      "time left holds no more)"),
                    f"an ensemble of {len(live)} members, each trained on every row")
     several = len(named) > 1
     prefix = (lambda n: f"{n} ") if several else (lambda n: "")
