@@ -109,7 +109,10 @@ def test_final_choice_is_the_lowest_dev_error(run):
     assert kinds in (["ensemble", "single"], ["ensemble", "single"] * 2, ["ensemble"],
                      ["ensemble", "estimate"])
     errors = {r["predictor"]: r["dev_error"] for r in final["table"] if r["dev_error"] is not None}
-    assert errors[final["chosen"]] == min(errors.values())
+    rules = {d["rule"] for d in run["result"].decisions}
+    if errors[final["chosen"]] != min(errors.values()):  # only a steadier ensemble, in noise
+        assert final["chosen"].endswith("ensemble")
+        assert "an ensemble within one standard error" in rules
     summary = json.loads((run["result"].run_dir / "summary.json").read_text())
     assert summary["chosen"].startswith(final["chosen"])
     assert summary["best"]["test_error"] == pytest.approx(final["test_error"])
