@@ -86,10 +86,10 @@ def test_improve_takes_the_same_data_flags(wine_csv, monkeypatch):
     monkeypatch.setattr("netrx.recipe.plan.improve", fake_improve)
     res = CliRunner().invoke(app, ["improve", str(path), "--target", "cultivar", "--drop",
                                    "id", "--impute", "mean", "--task", "classification",
-                                   "--budget", "5s"])
+                                   "--test", "0", "--budget", "5s"])
     assert res.exit_code == 130
     assert seen["data"] == {"task": "classification", "impute": "mean", "drop": ["id"],
-                            "features": None}
+                            "features": None, "test": 0.0}
 
 
 def test_a_table_with_a_many_level_text_column_trains(tmp_path):
