@@ -28,7 +28,7 @@ from netrx.files import write_json
 from netrx.population import Population
 from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
 from netrx.recipe.estimate import n_folds
-from netrx.recipe.pool import Pool, concat_histories, final_config
+from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config
 from netrx.recipe.refit import refit_candidates, refit_plan
 from netrx.recipe.steps import (
     RESERVE,
@@ -43,8 +43,6 @@ from netrx.train.deadline import Budget
 
 # -- the final step ---------------------------------------------------------------------
 
-#: the final ensemble holds at most this many batches of K seeds
-MAX_BATCHES = 8
 #: the baseline's winner (when a round replaced it) gets this share of the final's time
 BASELINE_SHARE = 0.3
 

@@ -17,6 +17,9 @@ from netrx.recipe.steps import Context, early_stopping_for, single_config
 from netrx.train import History
 from netrx.train.callbacks import EpochLog
 
+#: the plain final and the refit hold at most this many batches of K seeds
+MAX_BATCHES = 8
+
 
 @dataclass
 class Pool:

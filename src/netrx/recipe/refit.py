@@ -27,7 +27,7 @@ from netrx.experiment.evaluate import member_errors
 from netrx.experiment.prepared import Prepared
 from netrx.population.merge import concat
 from netrx.recipe.estimate import n_folds, paired
-from netrx.recipe.pool import Pool, concat_histories, final_config
+from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config
 from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
 
@@ -36,8 +36,6 @@ from netrx.train.deadline import Budget
 MARGIN = 1.0
 #: fewest epochs of a refit
 MIN_EPOCHS = 5
-#: at most this many batches of K seeds (the time left buys a larger ensemble)
-MAX_BATCHES = 8
 
 
 def every_row(prepared: Prepared) -> Prepared:
