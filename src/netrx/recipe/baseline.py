@@ -18,7 +18,7 @@ from typing import Any
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose.prescriptions import input_kind
 from netrx.recipe.defaults import strong_default
-from netrx.recipe.estimate import describe, estimate, paired
+from netrx.recipe.estimate import as_current, common_folds, describe, estimate, paired
 from netrx.recipe.steps import (
     MAX_EPOCHS,
     PATIENCE,
@@ -95,16 +95,14 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
         best_row([])  # raises: every member diverged
     win = min(ranked, key=lambda ce: ce[1])[0]
     folds = {len(c["estimate"].get("fold_dev") or ()) for c, _ in ranked}
-    where = f" (on the {min(folds)} fold(s) every estimate has)" if len(folds) > 1 else ""
+    n = common_folds([c["estimate"] for c, _ in ranked])
+    where = f" (on the {n} fold(s) every estimate has)" if len(folds) > 1 else ""
     ctx.log.decide("baseline", "lowest honest dev estimate",
                    "; ".join(f"{c['name']} {fmt(e)}" for c, e in ranked) + where,
                    f"keep {win['name']}")
     e = win["estimate"]
-    current = {"config": win["config"].model_dump(mode="json"), "train_error": e["train_error"],
-               "dev_error": e["dev_error"], "dev_se": e["dev_se"], "seconds": e["seconds"],
-               "epochs_run": e["epochs_run"], "members": ctx.members, "step": "baseline",
-               "candidate": win["name"], "fold_dev": e.get("fold_dev"),
-               "best_epoch": e.get("best_epoch")}
+    current = as_current(e, win["config"].model_dump(mode="json"), ctx.members, "baseline",
+                         candidate=win["name"])
     ctx.state.data["baseline_winner"] = current
     ctx.state.complete("baseline", current, ctx.spent())
     return current

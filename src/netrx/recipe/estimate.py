@@ -51,12 +51,18 @@ def n_folds(prepared: Prepared) -> int:
     return FOLDS if n < SMALL else 1
 
 
+def train_and_dev(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of train ∪ dev (already transformed), train first: what the folds and a
+    refit on every row share out."""
+    s = prepared.splits
+    return np.concatenate([s.train.X, s.dev.X]), np.concatenate([s.train.y, s.dev.y])
+
+
 def folds(prepared: Prepared, k: int, seed: int) -> list[Prepared]:
     """``k`` copies of ``prepared`` whose train / dev re-partition train ∪ dev into k
     stratified folds (fold f is dev of copy f); the test part is the same object."""
     s = prepared.splits
-    X = np.concatenate([s.train.X, s.dev.X])
-    y = np.concatenate([s.train.y, s.dev.y])
+    X, y = train_and_dev(prepared)
     classify = prepared.task == "classification"
     parts = _partition(len(y), [1.0 / k] * (k - 1), y if classify else None,
                        prepared.dataset.classes if classify else (),
@@ -124,6 +130,22 @@ def best_epochs(history: Any, members: list[int]) -> list[int]:
     return [int(np.argmin(table[:, k])) + 1 for k in members]
 
 
+def common_folds(estimates: list[dict[str, Any]]) -> int:
+    """The fewest folds of any estimate that has per-fold means (0 if none has)."""
+    return min((len(e["fold_dev"]) for e in estimates
+                if e.get("dev_error") is not None and e.get("fold_dev")), default=0)
+
+
+def as_current(est: dict[str, Any], config: dict[str, Any], members: int, step: str,
+               **extra: Any) -> dict[str, Any]:
+    """The state an improve step keeps of the config it settles on: its estimate's errors,
+    cost (seconds and epochs per fold), per-fold means and restored epoch."""
+    return {"config": config, "train_error": est["train_error"],
+            "dev_error": est["dev_error"], "dev_se": est["dev_se"], "seconds": est["seconds"],
+            "epochs_run": est["epochs_run"], "members": members, "step": step,
+            "fold_dev": est.get("fold_dev"), "best_epoch": est.get("best_epoch"), **extra}
+
+
 def paired(estimates: list[dict[str, Any]]) -> list[float | None]:
     """The candidates' dev errors on the folds they all have: estimates of different
     configs share their folds (:func:`folds`, the same seed), but one the clock cut to
@@ -131,9 +153,7 @@ def paired(estimates: list[dict[str, Any]]) -> list[float | None]:
     error is then the mean of its first n per-fold means, n the fewest folds of any
     candidate (a fold whose members all diverged is left out of its mean); an estimate
     without per-fold means keeps its own ``dev_error``."""
-    lengths = [len(e["fold_dev"]) for e in estimates
-               if e.get("dev_error") is not None and e.get("fold_dev")]
-    n = min(lengths, default=0)
+    n = common_folds(estimates)
     out: list[float | None] = []
     for e in estimates:
         per_fold = e.get("fold_dev") if e.get("dev_error") is not None else None

@@ -20,13 +20,11 @@ import dataclasses
 import time
 from typing import Any
 
-import numpy as np
-
 from netrx.data.split import Split, Splits
 from netrx.experiment.evaluate import member_errors
 from netrx.experiment.prepared import Prepared
 from netrx.population.merge import concat
-from netrx.recipe.estimate import n_folds, paired
+from netrx.recipe.estimate import n_folds, paired, train_and_dev
 from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config
 from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
@@ -42,8 +40,7 @@ def every_row(prepared: Prepared) -> Prepared:
     """``prepared`` whose training part is train ∪ dev and whose dev part is empty (the
     fitted preprocessing and the test part are kept)."""
     s = prepared.splits
-    X = np.concatenate([s.train.X, s.dev.X])
-    y = np.concatenate([s.train.y, s.dev.y])
+    X, y = train_and_dev(prepared)
     empty = Split(s.dev.X[:0], s.dev.y[:0])
     return dataclasses.replace(prepared, splits=Splits(Split(X, y), empty, s.test))
 

@@ -11,7 +11,7 @@ from typing import Any
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
 from netrx.diagnose.prescriptions import Prescription, family_default
-from netrx.recipe.estimate import describe, estimate, n_folds, paired
+from netrx.recipe.estimate import as_current, common_folds, describe, estimate, n_folds, paired
 from netrx.recipe.refit import MARGIN, refit_cost
 from netrx.recipe.steps import (
     ASHA_SPAN,
@@ -240,16 +240,13 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     # compared on the folds both estimates have (the clock may have cut one to fewer)
     new, old = paired([est, current])
     n_new, n_old = len(est.get("fold_dev") or ()), len(current.get("fold_dev") or ())
-    if est["dev_error"] is not None and n_new != n_old and min(n_new, n_old):
-        numbers += f"; on the {min(n_new, n_old)} fold(s) both have: {fmt(new)} vs {fmt(old)}"
+    n = common_folds([est, current])
+    if est["dev_error"] is not None and n_new != n_old and n:
+        numbers += f"; on the {n} fold(s) both have: {fmt(new)} vs {fmt(old)}"
     if new is not None and old is not None and new < old:
         ctx.log.decide(step, "dev gain", numbers, "keep the tuned config")
-        out.update(accepted=True, current={
-            "config": new_cfg.model_dump(mode="json"), "train_error": est["train_error"],
-            "dev_error": est["dev_error"], "dev_se": est["dev_se"],
-            "seconds": est["seconds"], "members": ctx.members,
-            "epochs_run": est["epochs_run"], "step": step, "fold_dev": est.get("fold_dev"),
-            "best_epoch": est.get("best_epoch")})
+        out.update(accepted=True, current=as_current(est, new_cfg.model_dump(mode="json"),
+                                                     ctx.members, step))
     else:
         ctx.log.decide(step, "no dev gain", numbers, f"keep the config of {current['step']}")
     return out
