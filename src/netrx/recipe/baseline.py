@@ -17,7 +17,7 @@ from typing import Any
 
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose.prescriptions import input_kind
-from netrx.recipe.defaults import strong_default
+from netrx.recipe.defaults import describe_default, strong_default
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, paired
 from netrx.recipe.steps import (
     MAX_EPOCHS,
@@ -68,9 +68,8 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
                                 n_train=ctx.prepared.n_train, table=True)
         est = _estimate(ctx, strong, "baseline/mlp/default",
                         min(clock.remaining, SHARES["default"] * total))
-        ctx.log.decide("baseline", "strong default", "mlp 3×256, AdamW, cosine, dropout "
-                       f"0.15{', label smoothing' if ctx.prepared.task == 'classification' else ''}"
-                       f", {strong.train.epochs} epochs: {describe(est)}",
+        ctx.log.decide("baseline", "strong default",
+                       f"{describe_default(strong, ctx.prepared.task)}: {describe(est)}",
                        "mlp default candidate")
         candidates.append({"name": "mlp strong default", "config": strong, "estimate": est})
         best = sweep["row"]["dev_error"]
