@@ -3,7 +3,6 @@ defaults on real tables shipped with scikit-learn (5-fold cross-validation, same
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from netrx.config import parse_config

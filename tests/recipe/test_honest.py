@@ -300,16 +300,21 @@ def test_a_refit_goes_to_the_lowest_estimate_or_one_within_its_noise(iris):
     assert refit_plan(ctx, slow, None, left=5.0) is None  # ⌊8·5/25⌋ = 1 member: none
 
 
-def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris):
+def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris, monkeypatch):
     from types import SimpleNamespace
 
-    from netrx.recipe.refit import MARGIN
+    from netrx.recipe.refit import MARGIN, REFIT_BATCHES
     from netrx.recipe.round import rounds_left
 
     ctx = SimpleNamespace(prepared=iris[1], total=100.0, clock=SimpleNamespace(remaining=60.0),
                           left_until=lambda fraction: 50.0)
-    current = {"seconds": 16.0, "epochs_run": 40, "best_epoch": 20}  # refit: 10 s
-    # 60 s left; the final keeps 4 s of reserve and the refit's 10 s (with its margin)
-    assert rounds_left(ctx, current) == pytest.approx(60.0 - 4.0 - MARGIN * 10.0)
-    cheap = {"seconds": 1.6, "epochs_run": 40, "best_epoch": 20}  # the plan's 50 s rule
-    assert rounds_left(ctx, cheap) == pytest.approx(50.0)
+    current = {"seconds": 4.0, "epochs_run": 40, "best_epoch": 20}  # a refit batch: 2.5 s
+    # 60 s left; the final keeps 4 s of reserve and REFIT_BATCHES refits (with the margin),
+    # beyond the plan's 50 s for the rounds
+    assert rounds_left(ctx, current) == pytest.approx(60.0 - 4.0 - MARGIN * REFIT_BATCHES * 2.5)
+    slow = {"seconds": 40.0, "epochs_run": 40, "best_epoch": 20}  # 25 s a batch: none left
+    assert rounds_left(ctx, slow) == 0.0
+    import netrx.recipe.round as round_module
+
+    monkeypatch.setattr(round_module, "n_folds", lambda prepared: 1)  # larger data
+    assert rounds_left(ctx, current) == pytest.approx(50.0)  # the plan's share

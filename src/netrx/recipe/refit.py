@@ -32,6 +32,9 @@ from netrx.train.deadline import Budget
 #: a refit is planned when the time left holds this many times its expected cost (which
 #: is high already: the estimate's fold also ran its patience and a dev pass per epoch)
 MARGIN = 1.0
+#: batches of K seeds whose refit time the rounds leave the final on small data
+#: (:func:`netrx.recipe.round.rounds_left`)
+REFIT_BATCHES = 4
 #: fewest epochs of a refit
 MIN_EPOCHS = 5
 

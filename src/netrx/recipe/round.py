@@ -12,7 +12,7 @@ from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
 from netrx.diagnose.prescriptions import Prescription, family_default
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, n_folds, paired
-from netrx.recipe.refit import MARGIN, refit_cost
+from netrx.recipe.refit import MARGIN, REFIT_BATCHES, refit_cost
 from netrx.recipe.steps import (
     ASHA_SPAN,
     MAX_TRIALS,
@@ -112,15 +112,22 @@ def within_families(prescriptions: list[Prescription],
 
 
 def rounds_left(ctx: Context, current: dict[str, Any]) -> float:
-    """Seconds left for the rounds: until the plan's share for baseline and rounds is spent,
-    and on small data no later than the final step can still refit the current config on
-    every row (:func:`netrx.recipe.refit.refit_cost`, with its margin): a round that eats
-    that time leaves the final a fit on train alone, without the dev fifth of the rows."""
-    left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
+    """Seconds left for the rounds.
+
+    - Larger data: until the plan's share for baseline and rounds is spent; the final
+      step's batches of K seeds take the rest.
+    - Small data (the k-fold regime): until only the time of the final's refit on every
+      row is left, :data:`~netrx.recipe.refit.REFIT_BATCHES` batches of the current config
+      (:func:`~netrx.recipe.refit.refit_cost`, with its margin), beyond the plan's share.
+      Such a refit costs seconds, and its members train on every row where a cross-fit's
+      train on 4 of 5 folds (cars: the mean member's test R² 0.875 on 308 rows, 0.858 on
+      254); the plan's fixed 20 % for the final left most of it unspent (cars: 12 s of a
+      20 s final, 107 s of a 120 s budget). A round that stops early (the target met, a
+      round too short) still leaves the final its time, and a cross-fit when it fits."""
     if n_folds(ctx.prepared) > 1:
-        keep = RESERVE * ctx.total + MARGIN * refit_cost(ctx, current)
-        left = min(left, ctx.clock.remaining - keep)
-    return max(left, 0.0)
+        keep = RESERVE * ctx.total + MARGIN * REFIT_BATCHES * refit_cost(ctx, current)
+        return max(ctx.clock.remaining - keep, 0.0)
+    return max(ctx.left_until(PLAN["baseline"] + PLAN["rounds"]), 0.0)
 
 
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
