@@ -171,6 +171,50 @@ def test_the_out_of_fold_error_is_that_of_members_that_never_saw_the_rows(tmp_pa
     assert {r["fold"] for r in pool.rows} == set(range(5))
 
 
+def test_batch_members_takes_what_the_time_left_holds():
+    from netrx.recipe.crossfit import batch_members
+
+    assert batch_members(8, left=50.0, last=38.0) == 8  # 50 > 1.2 × 38
+    assert batch_members(8, left=25.0, last=38.0) == 4  # ⌊8 · 25 / 45.6⌋
+    assert batch_members(8, left=5.0, last=38.0) == 0  # under 2 members: no batch
+    assert batch_members(1, left=50.0, last=38.0) == 1 and batch_members(1, 25.0, 38.0) == 0
+
+
+def test_a_last_cross_fit_batch_with_fewer_members_joins_the_out_of_fold_mean(tmp_path,
+                                                                               monkeypatch):
+    """When the time left holds fewer than K members per fold, the last batch trains those
+    (breast_cancer ended at 92 s of 120 instead); the out-of-fold prediction of a fold is
+    the mean over all its members, whatever their batch."""
+    from test_parts import _round_context
+
+    import netrx.recipe.crossfit as crossfit_module
+    from netrx.ensemble import average_outputs, ensemble_error
+    from netrx.experiment.evaluate import as_tensors
+    from netrx.recipe.crossfit import crossfit_pool
+    from netrx.recipe.estimate import folds
+
+    ctx, state = _round_context(tmp_path, total=30.0)
+    K, F, fewer = ctx.members, 5, 2
+    assert K > fewer
+    monkeypatch.setattr(crossfit_module, "batch_members", lambda K, left, last: fewer)
+    cfg = single_config(ctx.cfg0, **{"train.epochs": 3, "model.hidden": [8]})
+    pool, info = crossfit_pool(ctx, "chosen", cfg.model_dump(mode="json"), Budget(30))
+    assert pool.pop.members == F * (K + fewer) and info["batches"] == 2
+    parts = folds(ctx.prepared, F, int(ctx.cfg0.seed))
+    errors, sizes = [], []
+    for f, part in enumerate(parts):
+        members = [*range(f * K, (f + 1) * K),
+                   *range(F * K + f * fewer, F * K + (f + 1) * fewer)]
+        assert {r["fold"] for r in pool.rows if r["member"] in members} == {f}
+        X, y = as_tensors(part.splits.dev, pool.pop, part)
+        mean = average_outputs(pool.pop, X, ctx.prepared.objective, members)
+        errors.append(ensemble_error(mean, y, ctx.prepared.objective))
+        sizes.append(len(y))
+    assert info["oof_error"] == pytest.approx(np.average(errors, weights=sizes))
+    fit = next(d for d in state.data["decisions"] if d["rule"] == "cross-fit ensemble")
+    assert f"and one of {fewer} (the time left held no more)" in fit["numbers"]
+
+
 def test_a_killed_attempt_is_charged_through_its_heartbeat(tmp_path):
     """kill -9 gives no chance to save the time spent; the heartbeat file does (the rerun
     reported 144.8 s of 180 s while the two invocations took 222 s)."""

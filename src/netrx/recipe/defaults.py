@@ -2,7 +2,8 @@
 learning-rate sweep, so that a search never has to start from (or end below) a weak one.
 
 Learnt from published tuned defaults for MLPs on tables (RealMLP-TD, Holzmüller et al.
-2024) and measured on netrx's tables (``python bench/tabular.py``), not copied:
+2024) and measured on netrx's tables (``python bench/defaults.py``, ``python
+bench/tabular.py``), not copied:
 
 - **AdamW** (decoupled weight decay λ_wd = 0.01), β2 = 0.95 (a shorter memory of ĝ²
   tolerates the larger steps of a warm start), α = 2·10⁻³ for classes, 10⁻³ for a
@@ -12,11 +13,12 @@ Learnt from published tuned defaults for MLPs on tables (RealMLP-TD, Holzmüller
 - **label smoothing** ε = 0.1 for classes (targets (1 − ε)·y + ε/C);
 - **moderate dropout** p = 0.15 and, on a table, an MLP of 3 × 256 for classes, whose
   dropout and schedule keep it from over-fitting, but **one** layer of 256 for a
-  regression. Measured by 5-fold cross-validation of 8-member ensembles on the training
-  rows of ``bench/tabular.py`` (R², 3 × 256 → 1 × 256 with α = 10⁻³): cars 0.838 →
-  0.869, diabetes 0.304 → 0.453 (scikit-learn's MLP defaults: 0.864, 0.444). Deeper nets
-  fit a standardized target's noise: 2 × 256 scored 0.842 and 0.235; without dropout
-  1 × 256 scored 0.860 and 0.428;
+  regression. Measured by ``python bench/defaults.py`` (5-fold cross-validation of
+  8-member ensembles on the training rows of ``bench/tabular.py``'s tables, R²): the
+  former regression default (3 × 256, α = 2·10⁻³, no dropout) scored 0.838 on cars and
+  0.304 on diabetes, this one 0.869 and 0.453, scikit-learn's MLP defaults 0.864 and
+  0.444. Deeper nets fit a standardized target's noise (2 × 256 without dropout: 0.842
+  and 0.235), and dropout helps the one layer (without it: 0.860 and 0.428);
 - a mini-batch of about a sixteenth of the training set (32 … 256 examples), so even a
   small table makes ≥ 16 updates per epoch.
 
