@@ -356,8 +356,12 @@ def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris, monkeypa
     # 60 s left; the final keeps 4 s of reserve and REFIT_BATCHES refits (with the margin),
     # beyond the plan's 50 s for the rounds
     assert rounds_left(ctx, current) == pytest.approx(60.0 - 4.0 - MARGIN * REFIT_BATCHES * 2.5)
-    slow = {"seconds": 40.0, "epochs_run": 40, "best_epoch": 20}  # 25 s a batch: none left
-    assert rounds_left(ctx, slow) == 0.0
+    # a costly refit (25 s a batch: 4 of them exceed the plan's 20 s for the final): the
+    # plan's 50 s, and no later than one refit (with the reserve) still fits
+    slow = {"seconds": 40.0, "epochs_run": 40, "best_epoch": 20}
+    assert rounds_left(ctx, slow) == pytest.approx(60.0 - 4.0 - MARGIN * 25.0)
+    later = SimpleNamespace(**{**vars(ctx), "clock": SimpleNamespace(remaining=90.0)})
+    assert rounds_left(later, slow) == pytest.approx(50.0)
     import netrx.recipe.round as round_module
 
     monkeypatch.setattr(round_module, "n_folds", lambda prepared: 1)  # larger data

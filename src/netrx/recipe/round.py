@@ -116,18 +116,27 @@ def rounds_left(ctx: Context, current: dict[str, Any]) -> float:
 
     - Larger data: until the plan's share for baseline and rounds is spent; the final
       step's batches of K seeds take the rest.
-    - Small data (the k-fold regime): until only the time of the final's refit on every
-      row is left, :data:`~netrx.recipe.refit.REFIT_BATCHES` batches of the current config
-      (:func:`~netrx.recipe.refit.refit_cost`, with its margin), beyond the plan's share.
-      Such a refit costs seconds, and its members train on every row where a cross-fit's
-      train on 4 of 5 folds (cars: the mean member's test R² 0.875 on 308 rows, 0.858 on
-      254); the plan's fixed 20 % for the final left most of it unspent (cars: 12 s of a
-      20 s final, 107 s of a 120 s budget). A round that stops early (the target met, a
-      round too short) still leaves the final its time, and a cross-fit when it fits."""
+    - Small data (the k-fold regime) whose refit on every row is cheap —
+      :data:`~netrx.recipe.refit.REFIT_BATCHES` batches of the current config
+      (:func:`~netrx.recipe.refit.refit_cost`, with its margin) fit in the plan's share
+      for the final: until only the time of those batches (and the reserve) is left,
+      beyond the plan's share. On a table such a refit costs seconds, and its members
+      train on every row where a cross-fit's train on 4 of 5 folds (cars: the mean
+      member's test R² 0.875 on 308 rows, 0.858 on 254); the plan's fixed 20 % for the
+      final left most of it unspent (cars: 12 s of a 20 s final, 107 s of a 120 s
+      budget). A round that stops early (the target met, a round too short) still leaves
+      the final its time, and a cross-fit when it fits.
+    - Other small data (a costly refit, e.g. MNIST-1D's MLP): the plan's share, and no
+      later than the final can still refit the current config once: a round that eats
+      that time leaves the final a fit on train alone, without the dev fifth of the rows.
+    """
+    left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
     if n_folds(ctx.prepared) > 1:
-        keep = RESERVE * ctx.total + MARGIN * REFIT_BATCHES * refit_cost(ctx, current)
-        return max(ctx.clock.remaining - keep, 0.0)
-    return max(ctx.left_until(PLAN["baseline"] + PLAN["rounds"]), 0.0)
+        refit = MARGIN * refit_cost(ctx, current)
+        if REFIT_BATCHES * refit <= PLAN["final"] * ctx.total:
+            return max(ctx.clock.remaining - RESERVE * ctx.total - REFIT_BATCHES * refit, 0.0)
+        left = min(left, ctx.clock.remaining - RESERVE * ctx.total - refit)
+    return max(left, 0.0)
 
 
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
