@@ -364,5 +364,10 @@ def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris, monkeypa
     assert rounds_left(later, slow) == pytest.approx(50.0)
     import netrx.recipe.round as round_module
 
+    # not a table (MNIST-1D: a round's winner may refit far slower than the current
+    # config): the plan's 50 s, no later than one refit of the current config
+    monkeypatch.setattr(round_module, "_table", lambda ctx: False)
+    assert rounds_left(ctx, current) == pytest.approx(50.0)
+    assert rounds_left(ctx, slow) == pytest.approx(60.0 - 4.0 - MARGIN * 25.0)
     monkeypatch.setattr(round_module, "n_folds", lambda prepared: 1)  # larger data
     assert rounds_left(ctx, current) == pytest.approx(50.0)  # the plan's share

@@ -10,7 +10,7 @@ from typing import Any
 
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
-from netrx.diagnose.prescriptions import Prescription, family_default
+from netrx.diagnose.prescriptions import Prescription, family_default, input_kind
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, n_folds, paired
 from netrx.recipe.refit import MARGIN, REFIT_BATCHES, refit_cost
 from netrx.recipe.steps import (
@@ -116,27 +116,35 @@ def rounds_left(ctx: Context, current: dict[str, Any]) -> float:
 
     - Larger data: until the plan's share for baseline and rounds is spent; the final
       step's batches of K seeds take the rest.
-    - Small data (the k-fold regime) whose refit on every row is cheap —
-      :data:`~netrx.recipe.refit.REFIT_BATCHES` batches of the current config
+    - A small table (the k-fold regime, named columns) whose refit on every row is cheap
+      — :data:`~netrx.recipe.refit.REFIT_BATCHES` batches of the current config
       (:func:`~netrx.recipe.refit.refit_cost`, with its margin) fit in the plan's share
       for the final: until only the time of those batches (and the reserve) is left,
-      beyond the plan's share. On a table such a refit costs seconds, and its members
-      train on every row where a cross-fit's train on 4 of 5 folds (cars: the mean
-      member's test R² 0.875 on 308 rows, 0.858 on 254); the plan's fixed 20 % for the
-      final left most of it unspent (cars: 12 s of a 20 s final, 107 s of a 120 s
-      budget). A round that stops early (the target met, a round too short) still leaves
-      the final its time, and a cross-fit when it fits.
-    - Other small data (a costly refit, e.g. MNIST-1D's MLP): the plan's share, and no
-      later than the final can still refit the current config once: a round that eats
-      that time leaves the final a fit on train alone, without the dev fifth of the rows.
+      beyond the plan's share. Such a refit costs seconds, and its members train on every
+      row where a cross-fit's train on 4 of 5 folds (cars: the mean member's test R²
+      0.875 on 308 rows, 0.858 on 254); the plan's fixed 20 % for the final left most of
+      it unspent (cars: 12 s of a 20 s final, 107 s of a 120 s budget). A round that
+      stops early (the target met, a round too short) still leaves the final its time,
+      and a cross-fit when it fits.
+    - Other small data: the plan's share, and no later than the final can still refit
+      the current config once. A round's winner can cost far more than the config it
+      started from: on MNIST-1D the baseline's MLP refit cheaply, the extension gave
+      round 1 830 s of 900, its winner (2 × 200, augmented, 384 epochs) had no time left
+      for a refit, and test accuracy fell from 90.4 % to 52 %.
     """
     left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
     if n_folds(ctx.prepared) > 1:
         refit = MARGIN * refit_cost(ctx, current)
-        if REFIT_BATCHES * refit <= PLAN["final"] * ctx.total:
+        if _table(ctx) and REFIT_BATCHES * refit <= PLAN["final"] * ctx.total:
             return max(ctx.clock.remaining - RESERVE * ctx.total - REFIT_BATCHES * refit, 0.0)
         left = min(left, ctx.clock.remaining - RESERVE * ctx.total - refit)
     return max(left, 0.0)
+
+
+def _table(ctx: Context) -> bool:
+    """Whether the input is a table (named columns), by :func:`input_kind`."""
+    shape = tuple(ctx.prepared.preprocessor.input_shape_)
+    return input_kind(shape, tuple(ctx.prepared.dataset.columns or ())) == "table"
 
 
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:
