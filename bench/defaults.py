@@ -30,7 +30,6 @@ R²) ± its standard deviation, the test score, and seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peers.run_peer import load  # the peers' reading of a table (bench/peers/)
 from tabular import PEER_PYTHON, PEERS, ROOT, TABLES, ensure_peer_env, uptime
 
 #: a variant: the config keys it changes in the strong default
@@ -52,18 +52,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default+lr1e-3": {"optimizer.lr": 1e-3},
 }
 METHODS = (*VARIANTS, "sklearn")
-
-
-def load_table(data: Path, table: str) -> tuple[str, Any, np.ndarray, Any, np.ndarray]:
-    import pandas as pd
-
-    info = json.loads((data / table / "table.json").read_text())
-    frames = [pd.read_csv(data / table / f"{part}.csv") for part in ("train", "test")]
-    ys = [f.pop(info["target"]).to_numpy() for f in frames]
-    frames = [f.drop(columns=list(info["drop"])) for f in frames]
-    if info["task"] == "classification":
-        ys = [y.astype(str) for y in ys]
-    return info["task"], frames[0], ys[0], frames[1], ys[1]
 
 
 def netrx_estimator(task: str, n_train: int, changes: dict[str, Any], members: int) -> Any:
@@ -111,9 +99,10 @@ def measure(data: Path, table: str, method: str, members: int) -> tuple[float, f
 
     from netrx.data.transformer import TablePreprocessor
 
-    task, train, y, test, y_test = load_table(data, table)
-    pre = TablePreprocessor(impute="median").fit(train)
-    X, X_test = (pre.transform(f).astype(np.float64) for f in (train, test))
+    d = load(data, table)
+    task, y, y_test = d.task, d.y_train, d.y_test
+    pre = TablePreprocessor(impute="median").fit(d.X_train)
+    X, X_test = (pre.transform(f).astype(np.float64) for f in (d.X_train, d.X_test))
 
     def make(n: int) -> Any:
         if method == "sklearn":

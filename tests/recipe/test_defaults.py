@@ -21,7 +21,7 @@ def test_the_default_is_per_task():
     assert cls.regularization.label_smoothing == 0.1
     assert reg.regularization.label_smoothing == 0.0
     assert cls.train.batch_size == 32 and _default("regression", 10_000).train.batch_size == 256
-    assert describe_default(reg, "regression") == \
+    assert describe_default(reg) == \
         "mlp 1×256, AdamW α=0.001, cosine, dropout 0.15, 100 epochs"
 
 

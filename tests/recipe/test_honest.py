@@ -351,7 +351,7 @@ def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris, monkeypa
     from netrx.recipe.round import rounds_left
 
     ctx = SimpleNamespace(prepared=iris[1], total=100.0, clock=SimpleNamespace(remaining=60.0),
-                          left_until=lambda fraction: 50.0)
+                          left_until=lambda fraction: 50.0, kind="table")
     current = {"seconds": 4.0, "epochs_run": 40, "best_epoch": 20}  # a refit batch: 2.5 s
     # 60 s left; the final keeps 4 s of reserve and REFIT_BATCHES refits (with the margin),
     # beyond the plan's 50 s for the rounds
@@ -366,7 +366,7 @@ def test_rounds_leave_the_final_the_time_of_a_refit_on_small_data(iris, monkeypa
 
     # not a table (MNIST-1D: a round's winner may refit far slower than the current
     # config): the plan's 50 s, no later than one refit of the current config
-    monkeypatch.setattr(round_module, "_table", lambda ctx: False)
+    ctx.kind = "signal"
     assert rounds_left(ctx, current) == pytest.approx(50.0)
     assert rounds_left(ctx, slow) == pytest.approx(60.0 - 4.0 - MARGIN * 25.0)
     monkeypatch.setattr(round_module, "n_folds", lambda prepared: 1)  # larger data

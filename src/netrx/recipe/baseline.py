@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 from netrx.config import RunConfig, parse_config
-from netrx.diagnose.prescriptions import input_kind
 from netrx.recipe.defaults import describe_default, strong_default
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, paired
 from netrx.recipe.steps import (
@@ -42,7 +41,7 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
     the lowest honest estimate."""
     fams = ctx.families
     shape = tuple(ctx.prepared.preprocessor.input_shape_)
-    kind = input_kind(shape, tuple(ctx.prepared.dataset.columns)) or "unknown"
+    kind = ctx.kind or "unknown"
     table = kind == "table"
     ctx.log.decide("baseline", "families for the input kind",
                    f"input shape {shape}, kind {kind}, --family {ctx.family}",
@@ -68,8 +67,8 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
                                 n_train=ctx.prepared.n_train, table=True)
         est = _estimate(ctx, strong, "baseline/mlp/default",
                         min(clock.remaining, SHARES["default"] * total))
-        ctx.log.decide("baseline", "strong default",
-                       f"{describe_default(strong, ctx.prepared.task)}: {describe(est)}",
+        ctx.log.decide("baseline", "strong default", f"{describe_default(strong)}: "
+                       f"{describe(est)}",
                        "mlp default candidate")
         candidates.append({"name": "mlp strong default", "config": strong, "estimate": est})
         best = sweep["row"]["dev_error"]

@@ -28,7 +28,7 @@ from netrx.ensemble import average_outputs, ensemble_error
 from netrx.experiment.evaluate import as_tensors, member_errors
 from netrx.population.merge import concat
 from netrx.recipe.estimate import folds, n_folds
-from netrx.recipe.pool import Pool, concat_histories, final_config
+from netrx.recipe.pool import NEXT_BATCH, Pool, concat_histories, final_config, holds_another
 from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
 
@@ -46,7 +46,7 @@ def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget
     parts = folds(ctx.prepared, F, int(ctx.cfg0.seed))
     obj = ctx.prepared.objective
     pops, histories, rows = [], [], []
-    sums = [None] * F  # per fold: Σ over its fits of (members) × (their mean output)
+    sums: list[Any] = [0.0] * F  # per fold: Σ over its fits of (members) × (their mean output)
     counts = [0] * F  # per fold: the members summed
     last, total, batches = 0.0, 0.0, 0
     while batches < max_batches:
@@ -67,7 +67,7 @@ def crossfit_pool(ctx: Context, name: str, config: dict[str, Any], clock: Budget
             live = [k for k in range(pop.members) if not bool(pop.diverged[k])] or [0]
             with torch.no_grad():
                 mean = average_outputs(pop, Xf, obj, live)
-            sums[f] = len(live) * mean if sums[f] is None else sums[f] + len(live) * mean
+            sums[f] = sums[f] + len(live) * mean
             counts[f] += len(live)
             pops.append(pop)
             histories.append(history)
@@ -104,9 +104,9 @@ def batch_members(K: int, left: float, last: float) -> int:
     """Members per fold of the next batch: K while ``left`` holds 1.2× the last batch's
     ``last`` seconds, else ⌊K·left / (1.2·last)⌋ if that is at least 2, else 0 (no
     batch)."""
-    if left > 1.2 * last:
+    if holds_another(left, last):
         return K
-    fewer = int(K * left / (1.2 * last)) if last > 0 else 0
+    fewer = int(K * left / (NEXT_BATCH * last)) if last > 0 else 0
     return fewer if 2 <= fewer < K else 0
 
 

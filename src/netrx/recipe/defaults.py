@@ -41,15 +41,14 @@ LEARNING_RATE = {"classification": 2e-3, "regression": 1e-3}
 LABEL_SMOOTHING = 0.1
 
 
-def describe_default(cfg: RunConfig, task: str) -> str:
-    """The strong default in a few words, e.g. ``mlp 1×256, AdamW α=0.001, cosine,
-    dropout 0.15, 100 epochs`` (label smoothing named for classes)."""
+def describe_default(cfg: RunConfig) -> str:
+    """A strong default (one member) in a few words, e.g. ``mlp 1×256, AdamW α=0.001,
+    cosine, dropout 0.15, 100 epochs`` (label smoothing named where it is on)."""
     m = cfg.model
     shape = f" {len(m.hidden)}×{m.hidden[0]}" if m.family == "mlp" and m.hidden else ""
-    dropout = m.dropout if isinstance(m.dropout, int | float) else m.dropout[0]
-    parts = [f"{m.family}{shape}", f"AdamW α={LEARNING_RATE[task]:g}", "cosine",
-             f"dropout {dropout:g}"]
-    if task == "classification":
+    parts = [f"{m.family}{shape}", f"AdamW α={cfg.optimizer.lr:g}", "cosine",
+             f"dropout {m.dropout:g}"]
+    if cfg.regularization.label_smoothing:
         parts.append("label smoothing")
     return ", ".join(parts + [f"{cfg.train.epochs} epochs"])
 

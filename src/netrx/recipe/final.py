@@ -28,7 +28,7 @@ from netrx.files import write_json
 from netrx.population import Population
 from netrx.recipe.crossfit import crossfit_candidates, crossfit_pool
 from netrx.recipe.estimate import n_folds
-from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config
+from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config, holds_another
 from netrx.recipe.refit import refit_candidates, refit_plan
 from netrx.recipe.steps import (
     RESERVE,
@@ -169,7 +169,7 @@ def _grow(ctx: Context, pool: Pool, config: dict[str, Any], clock: Budget) -> Po
     by the last), joined into one pool: the budget buys a larger ensemble."""
     pops, histories, averaged = [pool.pop], [pool.history], [pool.averaged]
     last, total = pool.seconds, pool.seconds
-    while len(pops) < MAX_BATCHES and clock.remaining > 1.2 * last:
+    while len(pops) < MAX_BATCHES and holds_another(clock.remaining, last):
         _, pop, history, avg, _, last = _batch(ctx, config, len(pops),
                                                Budget(clock.remaining))
         pops.append(pop)

@@ -19,6 +19,14 @@ from netrx.train.callbacks import EpochLog
 
 #: the plain final and the refit hold at most this many batches of K seeds
 MAX_BATCHES = 8
+#: another batch is started while the time left holds this many times the last one
+NEXT_BATCH = 1.2
+
+
+def holds_another(left: float, last: float) -> bool:
+    """Whether ``left`` seconds hold another batch like the last one (``last`` seconds):
+    left > :data:`NEXT_BATCH`·last."""
+    return left > NEXT_BATCH * last
 
 
 @dataclass

@@ -25,7 +25,7 @@ from netrx.experiment.evaluate import member_errors
 from netrx.experiment.prepared import Prepared
 from netrx.population.merge import concat
 from netrx.recipe.estimate import n_folds, paired, train_and_dev
-from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config
+from netrx.recipe.pool import MAX_BATCHES, Pool, concat_histories, final_config, holds_another
 from netrx.recipe.steps import Context, fmt, single_config, train_population
 from netrx.train.deadline import Budget
 
@@ -108,7 +108,7 @@ def refit_candidates(ctx: Context, plan: dict[str, Any], budget: Budget
     K = int(plan.get("members") or ctx.members)
     pops, histories, last, seconds = [], [], 0.0, 0.0
     # batches of K fresh seeds while the time holds another (measured by the last one)
-    while len(pops) < MAX_BATCHES and (not pops or budget.remaining > 1.2 * last):
+    while len(pops) < MAX_BATCHES and (not pops or holds_another(budget.remaining, last)):
         cfg = single_config(final_config(ctx, chosen["config"], len(pops)),
                             **{"members": K, "train.epochs": epochs,
                                "train.early_stopping": None})

@@ -10,7 +10,7 @@ from typing import Any
 
 from netrx.config import RunConfig, parse_config
 from netrx.diagnose import Diagnosis, bias_variance, prescribe
-from netrx.diagnose.prescriptions import Prescription, family_default, input_kind
+from netrx.diagnose.prescriptions import Prescription, family_default
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, n_folds, paired
 from netrx.recipe.refit import MARGIN, REFIT_BATCHES, refit_cost
 from netrx.recipe.steps import (
@@ -135,16 +135,10 @@ def rounds_left(ctx: Context, current: dict[str, Any]) -> float:
     left = ctx.left_until(PLAN["baseline"] + PLAN["rounds"])
     if n_folds(ctx.prepared) > 1:
         refit = MARGIN * refit_cost(ctx, current)
-        if _table(ctx) and REFIT_BATCHES * refit <= PLAN["final"] * ctx.total:
+        if ctx.kind == "table" and REFIT_BATCHES * refit <= PLAN["final"] * ctx.total:
             return max(ctx.clock.remaining - RESERVE * ctx.total - REFIT_BATCHES * refit, 0.0)
         left = min(left, ctx.clock.remaining - RESERVE * ctx.total - refit)
     return max(left, 0.0)
-
-
-def _table(ctx: Context) -> bool:
-    """Whether the input is a table (named columns), by :func:`input_kind`."""
-    shape = tuple(ctx.prepared.preprocessor.input_shape_)
-    return input_kind(shape, tuple(ctx.prepared.dataset.columns or ())) == "table"
 
 
 def round_step(ctx: Context, step: str, current: dict[str, Any]) -> dict[str, Any]:

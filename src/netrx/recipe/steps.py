@@ -141,6 +141,13 @@ class Context:
     sweep: str = "grid"
 
     @property
+    def kind(self) -> str | None:
+        """The input kind (``table``, ``signal``, ``image`` or None), by
+        :func:`~netrx.diagnose.prescriptions.input_kind`."""
+        return input_kind(tuple(self.prepared.preprocessor.input_shape_),
+                          tuple(self.prepared.dataset.columns))
+
+    @property
     def families(self) -> tuple[str, ...]:
         pre = self.prepared.preprocessor
         return families_for(self.family, tuple(pre.input_shape_),
