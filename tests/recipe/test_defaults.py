@@ -11,7 +11,7 @@ from netrx.recipe.defaults import describe_default, strong_default
 
 def _default(task: str, n_train: int = 400):
     return strong_default(parse_config({"name": "t"}), family="mlp", task=task,
-                          n_train=n_train, table=True)
+                          n_train=n_train, kind="table")
 
 
 def test_the_default_is_per_task():
@@ -23,6 +23,21 @@ def test_the_default_is_per_task():
     assert cls.train.batch_size == 32 and _default("regression", 10_000).train.batch_size == 256
     assert describe_default(reg) == \
         "mlp 1×256, AdamW α=0.001, cosine, dropout 0.15, 100 epochs"
+
+
+def test_a_signal_takes_the_cnn1d_default_with_augmentation():
+    start = parse_config({"name": "t", "model": {"family": "cnn1d"}})
+    sig = strong_default(start, family="cnn1d", task="classification", n_train=3200,
+                         kind="signal")
+    assert (sig.model.family, sig.model.channels, sig.model.dropout) == ("cnn1d", None, 0.15)
+    assert sig.optimizer.lr == 1e-2 and sig.augment.preset == "auto"
+    assert describe_default(sig) == ("cnn1d, AdamW α=0.01, cosine, dropout 0.15, label "
+                                     "smoothing, augment auto, 100 epochs")
+    # an MLP on a signal, or a cnn1d on a table, keeps its family's architecture and data
+    mlp = strong_default(parse_config({"name": "t"}), family="mlp", task="classification",
+                         n_train=3200, kind="signal")
+    assert mlp.model.hidden == [100, 100] and mlp.augment.preset == "none"
+    assert mlp.optimizer.lr == 2e-3
 
 
 def _estimator(cfg):

@@ -101,6 +101,36 @@ def test_the_baseline_estimates_the_strong_default_and_the_sweep(tmp_path):
     assert final["action"] == f"keep {min(estimates, key=lambda k: float(estimates[k]))}"
 
 
+def test_on_a_signal_the_baseline_estimates_the_cnn1d_default(tmp_path):
+    """A signal (unnamed columns x0 … x23) tried with cnn1d gets the cnn1d strong default
+    (augmented) next to the sweep; tried with the MLP alone, it gets no default."""
+    from netrx.recipe.baseline import baseline_step
+    from netrx.recipe.plan import State, _Log
+    from netrx.recipe.steps import Context
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 24)).astype(np.float32)
+    y = (X[:, :12].mean(1) > X[:, 12:].mean(1)).astype(np.int64)
+    np.savez(tmp_path / "s.npz", X=X, y=y)
+    cfg0 = base_config(str(tmp_path / "s.npz"), device="cpu", name="s", out=str(tmp_path))
+    small = single_config(cfg0, **{"model.family": "cnn1d", "model.channels": 4})
+    for family, default in (("cnn1d", True), ("mlp", False)):
+        cfg = small if family == "cnn1d" else cfg0
+        state = State.open(tmp_path / f"{family}.json", {"source": family})
+        clock = Budget(30.0)
+        ctx = Context(cfg, prepare(cfg), clock, 30.0, 0.0, 2, family, tmp_path,
+                      _Log(state, lambda line: None), state, lambda: clock.elapsed)
+        assert ctx.kind == "signal"
+        baseline_step(ctx)
+        found = [d for d in state.data["decisions"] if d["rule"] == "strong default"]
+        assert bool(found) == default
+        if default:
+            assert found[0]["action"] == "cnn1d default candidate"
+            assert "augment auto" in found[0]["numbers"]
+            last = state.data["decisions"][-1]["numbers"]
+            assert "cnn1d strong default" in last
+
+
 @pytest.mark.parametrize("crossfit", [False, True])
 def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path, monkeypatch,
                                                                         crossfit):

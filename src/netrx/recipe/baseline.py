@@ -3,7 +3,8 @@
 1. per family, a log-scale **learning-rate sweep** (K members, one learning rate each)
    of the starting config; the families compete on their sweeps' best members (each a
    best of K, biased alike), and the best one names a family and a learning rate;
-2. on a table, the MLP's **strong default** (:mod:`netrx.recipe.defaults`).
+2. on a table the MLP's, on a signal the cnn1d's **strong default**
+   (:mod:`netrx.recipe.defaults`).
 
 They are compared on an honest estimate (:mod:`netrx.recipe.estimate`: fresh seeds, the
 mean over members, k-fold on small data), never on the sweep's own dev errors; the lowest
@@ -16,7 +17,7 @@ import time
 from typing import Any
 
 from netrx.config import RunConfig, parse_config
-from netrx.recipe.defaults import describe_default, strong_default
+from netrx.recipe.defaults import DEFAULT_FAMILY, describe_default, strong_default
 from netrx.recipe.estimate import as_current, common_folds, describe, estimate, paired
 from netrx.recipe.steps import (
     MAX_EPOCHS,
@@ -32,23 +33,26 @@ from netrx.recipe.steps import (
 from netrx.train.deadline import Budget
 
 #: shares of the baseline's time: the sweeps (all families), the strong default's
-#: estimate (tables), the sweep winner's estimate
+#: estimate (where the input kind has one), the sweep winner's estimate
 SHARES = {"sweeps": 0.4, "default": 0.3}
 
 
 def baseline_step(ctx: Context) -> dict[str, Any]:
-    """Step 1: a learning-rate sweep per family and, on a table, the strong default; keep
-    the lowest honest estimate."""
+    """Step 1: a learning-rate sweep per family and, where the input kind has one (a
+    table, a signal) and its family is tried, the strong default; keep the lowest honest
+    estimate."""
     fams = ctx.families
     shape = tuple(ctx.prepared.preprocessor.input_shape_)
     kind = ctx.kind or "unknown"
-    table = kind == "table"
+    default_family = DEFAULT_FAMILY.get(kind)
+    if default_family not in fams:
+        default_family = None
     ctx.log.decide("baseline", "families for the input kind",
                    f"input shape {shape}, kind {kind}, --family {ctx.family}",
                    f"try {', '.join(fams)}")
     total = max(ctx.left_until(PLAN["baseline"]), 3.0)
     clock = Budget(total)
-    sweeps_share = SHARES["sweeps"] if table else 1.0 - SHARES["default"]
+    sweeps_share = SHARES["sweeps"] if default_family else 1.0 - SHARES["default"]
     kept = (1.0 - sweeps_share) * total  # for the estimates
     sweeps = []
     for i, fam in enumerate(fams):  # time a sweep leaves (early stopping) goes to the next
@@ -61,16 +65,16 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
                        ", ".join(f"{r['family']} {fmt(r['row']['dev_error'])}"
                                  for r in sweeps), f"{sweep['family']} α={sweep['lr']:.3g}")
     candidates: list[dict[str, Any]] = []
-    if table and "mlp" in fams:
-        start = _family_config(ctx.cfg0, "mlp")
-        strong = strong_default(start, family="mlp", task=ctx.prepared.task,
-                                n_train=ctx.prepared.n_train, table=True)
-        est = _estimate(ctx, strong, "baseline/mlp/default",
+    if default_family:
+        start = _family_config(ctx.cfg0, default_family)
+        strong = strong_default(start, family=default_family, task=ctx.prepared.task,
+                                n_train=ctx.prepared.n_train, kind=kind)
+        est = _estimate(ctx, strong, f"baseline/{default_family}/default",
                         min(clock.remaining, SHARES["default"] * total))
         ctx.log.decide("baseline", "strong default", f"{describe_default(strong)}: "
-                       f"{describe(est)}",
-                       "mlp default candidate")
-        candidates.append({"name": "mlp strong default", "config": strong, "estimate": est})
+                       f"{describe(est)}", f"{default_family} default candidate")
+        candidates.append({"name": f"{default_family} strong default", "config": strong,
+                           "estimate": est})
         best = sweep["row"]["dev_error"]
         if est["dev_error"] is not None and best is not None and est["dev_error"] <= best:
             # the sweep's best-of-K, biased low, is already worse: no estimate needed

@@ -22,6 +22,14 @@ bench/tabular.py``), not copied:
 - a mini-batch of about a sixteenth of the training set (32 … 256 examples), so even a
   small table makes ≥ 16 updates per epoch.
 
+On a **signal** (1-D sequences: MNIST-1D) the default is the paper's ``cnn1d`` (its 25
+filters) with the same optimizer, schedule and smoothing, α = 10⁻² and the ``auto``
+augmentation (random shift, scale and stretch of the signal). Measured on MNIST-1D (8
+members, 100 epochs, 3,200 training rows, test accuracy of the ensemble / mean member):
+α = 2·10⁻³ under-fits (best member 90.8 %), α = 10⁻² gives 97.9 / 96.4 %, α = 2·10⁻² 98.0 /
+96.5 %, without augmentation 95.9 % (best member); 50 epochs 97.0 / 94.6 %. The sweep's
+best cnn1d (Adam, no augmentation) reaches about 93 % on dev.
+
 Other families keep their architecture and take the optimizer, schedule and smoothing.
 """
 
@@ -38,18 +46,25 @@ TABLE_MLP = {"classification": {"hidden": [256, 256, 256], "dropout": 0.15},
 OPTIMIZER = {"name": "adamw", "b2": 0.95, "weight_decay": 0.01}
 #: α per task
 LEARNING_RATE = {"classification": 2e-3, "regression": 1e-3}
+#: the input kinds that have a strong default, and its family
+DEFAULT_FAMILY = {"table": "mlp", "signal": "cnn1d"}
+#: a signal's default (see the module docstring)
+SIGNAL = {"lr": 1e-2, "dropout": 0.15, "augment": "auto"}
 LABEL_SMOOTHING = 0.1
 
 
 def describe_default(cfg: RunConfig) -> str:
     """A strong default (one member) in a few words, e.g. ``mlp 1×256, AdamW α=0.001,
-    cosine, dropout 0.15, 100 epochs`` (label smoothing named where it is on)."""
+    cosine, dropout 0.15, 100 epochs`` (label smoothing and augmentation named where they
+    are on)."""
     m = cfg.model
     shape = f" {len(m.hidden)}×{m.hidden[0]}" if m.family == "mlp" and m.hidden else ""
     parts = [f"{m.family}{shape}", f"AdamW α={cfg.optimizer.lr:g}", "cosine",
              f"dropout {m.dropout:g}"]
     if cfg.regularization.label_smoothing:
         parts.append("label smoothing")
+    if cfg.augment.preset != "none":
+        parts.append(f"augment {cfg.augment.preset}")
     return ", ".join(parts + [f"{cfg.train.epochs} epochs"])
 
 
@@ -59,15 +74,21 @@ def batch_size_for(n_train: int) -> int:
 
 
 def strong_default(cfg: RunConfig, *, family: str, task: str, n_train: int,
-                   table: bool) -> RunConfig:
+                   kind: str | None) -> RunConfig:
     """``cfg`` (one member, the family's architecture) with the strong default's
-    optimizer, schedule, loss, epochs and batch size; on tables an MLP also takes
-    :data:`TABLE_MLP` of its task (see the module docstring)."""
+    optimizer, schedule, loss, epochs and batch size; on a table an MLP also takes
+    :data:`TABLE_MLP` of its task, on a signal the cnn1d takes :data:`SIGNAL`'s α,
+    dropout and augmentation (see the module docstring)."""
     data: dict[str, Any] = cfg.model_dump(mode="json")
     data["members"] = 1
-    if family == "mlp" and table:
+    lr = LEARNING_RATE[task]
+    if family == "mlp" and kind == "table":
         data["model"].update(TABLE_MLP[task])
-    data["optimizer"] = {**OPTIMIZER, "lr": LEARNING_RATE[task],
+    elif family == "cnn1d" and kind == "signal":
+        lr = SIGNAL["lr"]
+        data["model"]["dropout"] = SIGNAL["dropout"]
+        data["augment"]["preset"] = SIGNAL["augment"]
+    data["optimizer"] = {**OPTIMIZER, "lr": lr,
                          "schedule": {"name": "cosine", "total": EPOCHS, "per": "epoch"}}
     if task == "classification":
         data["regularization"]["label_smoothing"] = LABEL_SMOOTHING
