@@ -61,7 +61,7 @@ def netrx_estimator(task: str, n_train: int, changes: dict[str, Any], members: i
     from netrx.recipe.defaults import strong_default
 
     cfg = strong_default(parse_config({"name": "bench"}), family="mlp", task=task,
-                         n_train=n_train, table=True)
+                         n_train=n_train, kind="table")
     cfg = parse_config(merge(cfg.model_dump(mode="json"), changes))
     o, m, t = cfg.optimizer, cfg.model, cfg.train
     kwargs = dict(hidden=tuple(m.hidden), dropout=m.dropout, optimizer=o.name, lr=o.lr,

@@ -119,7 +119,7 @@ def test_on_a_signal_the_baseline_estimates_the_cnn1d_default(tmp_path):
         state = State.open(tmp_path / f"{family}.json", {"source": family})
         clock = Budget(30.0)
         ctx = Context(cfg, prepare(cfg), clock, 30.0, 0.0, 2, family, tmp_path,
-                      _Log(state, lambda line: None), state, lambda: clock.elapsed)
+                      _Log(state, lambda line: None), state, lambda c=clock: c.elapsed)
         assert ctx.kind == "signal"
         baseline_step(ctx)
         found = [d for d in state.data["decisions"] if d["rule"] == "strong default"]
