@@ -190,8 +190,9 @@ def _round_context(tmp_path, total: float):
                        name="r", out=str(tmp_path))
     state = State.open(tmp_path / "state.json", {"source": "iris"})
     lines: list[str] = []
+    prepared = prepare(cfg0)  # before the clock starts: a cold import is not the test's time
     clock = Budget(total)
-    ctx = Context(cfg0, prepare(cfg0), clock, total, 0.0, 4, "mlp", tmp_path, _Log(
+    ctx = Context(cfg0, prepared, clock, total, 0.0, 4, "mlp", tmp_path, _Log(
         state, lines.append), state, lambda: clock.elapsed)
     return ctx, state
 
@@ -226,12 +227,14 @@ def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
         pass
 
     def planned(data, **kw):
-        raise Planned(data["search"]["max_epochs"])
+        raise Planned(data["search"]["max_epochs"], data["optimizer"]["schedule"]["total"])
 
     monkeypatch.setattr(netrx.tune, "tune", planned)
     ctx, state = _round_context(tmp_path, total=100.0)
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
+    # a cosine over the run's 50 epochs: a 14-epoch trial anneals over its own 14
+    cfg["optimizer"]["schedule"] = {"name": "cosine", "total": 50, "per": "epoch"}
     # 0.4 s per epoch; small data: the rounds get all but the reserve (4 s) and the
     # final's refits on every row (4 batches of 20/50 × 5 × 5/4 = 2.5 s, restored at epoch
     # 5), 86 s: 0.4 × 86 s / (0.4 s × (1 trial + 5 folds)) = 14 epochs fit
@@ -239,9 +242,26 @@ def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
                "epochs_run": 50, "best_epoch": 5, "step": "baseline"}
     with pytest.raises(Planned) as e:
         round_step(ctx, "round1", current)
-    assert e.value.args[0] == 14
+    assert e.value.args == (14, 14)
     rules = [d["rule"] for d in state.data["decisions"]]
     assert "round short" in rules and "round too short" not in rules
+
+
+def test_with_epochs_stretches_a_schedule_that_spanned_the_run():
+    from netrx.recipe.steps import with_epochs
+
+    def cfg(schedule):
+        return parse_config({"train": {"epochs": 100}, "optimizer": {"schedule": schedule}})
+
+    spanning = {"name": "cosine", "total": 100, "per": "epoch"}
+    assert with_epochs(cfg(spanning), 200).optimizer.schedule["total"] == 200
+    assert with_epochs(cfg(spanning), 30).train.epochs == 30
+    # a schedule in steps, or one that ends before the run does, is the user's: kept
+    for kept in ({"name": "cosine", "total": 100, "per": "step"},
+                 {"name": "cosine", "total": 40, "per": "epoch"}):
+        out = with_epochs(cfg(kept), 200)
+        assert out.optimizer.schedule["total"] == kept["total"] and out.train.epochs == 200
+    assert with_epochs(cfg(None), 7).optimizer.schedule is None
 
 
 def test_a_dev_error_at_the_target_stops_the_search(tmp_path):

@@ -21,6 +21,7 @@ from netrx.recipe.steps import (
     Context,
     fmt,
     single_config,
+    with_epochs,
 )
 
 FULL_TRIAL_SHARE = 0.4  # at most this share of a round for one full trial and its estimate
@@ -210,7 +211,7 @@ def _tune(ctx: Context, step: str, cfg: RunConfig, current: dict[str, Any],
     fit_trials = int(left * 0.8 / per_trial * ctx.members * 2)  # ASHA stops most early
     trials = int(min(MAX_TRIALS, max(ctx.members, fit_trials)))
     strategy = "coarse_to_fine" if trials >= 4 * ctx.members else "tpe"
-    data = single_config(cfg, **{"train.epochs": epochs}).model_dump(mode="json")
+    data = with_epochs(cfg, epochs).model_dump(mode="json")
     data["name"] = step
     data["search"] = {"space": space, "strategy": strategy, "trials": trials,
                       "seed": int(ctx.cfg0.seed) + int(step.removeprefix("round") or 0),

@@ -116,6 +116,18 @@ def single_config(cfg: RunConfig, **changes: Any) -> RunConfig:
     return parse_config(data)
 
 
+def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
+    """``cfg`` (one member) training ``epochs`` epochs. A per-epoch schedule that spanned
+    the run (``total`` = the old epochs, e.g. cosine annealing α_t = α0·½(1 + cos(π·t/T)))
+    spans the new one, T := epochs: a trial shortened to the round's time still anneals to
+    its end, and "train longer" does not spend its extra epochs at α_min."""
+    changes: dict[str, Any] = {"train.epochs": int(epochs)}
+    schedule = cfg.optimizer.schedule or {}
+    if schedule.get("per") == "epoch" and schedule.get("total") == cfg.train.epochs:
+        changes["optimizer.schedule.total"] = int(epochs)
+    return single_config(cfg, **changes)
+
+
 @dataclass
 class Context:
     """What every step reads: the starting config, the prepared data, the clock (this
