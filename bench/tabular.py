@@ -13,9 +13,10 @@ wine            classification  scikit-learn                                    
 diabetes        regression      scikit-learn (raw, unscaled features)            R²
 ==============  ==============  ===============================================  ==========
 
-Each table is split once, 80 / 20 with seed 0 (stratified for classification), into
-``<out>/data/<table>/train.csv`` and ``test.csv``; every method fits on train.csv alone and is
-scored once on test.csv:
+Each table is split once, 80 / 20 with seed 0 (stratified for classification; another
+split: ``--split-seed N``, whose results go to ``bench/results/tabular-split<N>`` unless
+``--out`` says otherwise), into ``<out>/data/<table>/train.csv`` and ``test.csv``; every
+method fits on train.csv alone and is scored once on test.csv:
 
 - ``netrx``: ``netrx improve train.csv --target T --test 0 --budget B --device cpu --quiet``
   (plus ``--drop``, and ``--impute median`` where netrx asks for it because a feature has
@@ -83,6 +84,7 @@ class Settings:
     out: Path
     runs: Path
     netrx_test: float = 0.0
+    split_seed: int = 0
 
 
 @dataclass
@@ -125,8 +127,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK_BUDGET:g}-second budgets (long: twice that), "
                          "RealMLP-TD cut to a few epochs")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tabular",
-                    help="folder of the data, results.csv and results.md")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the train / test split of every table (default 0: the "
+                         "split of the issue's figures)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder of the data, results.csv and results.md (default "
+                         "bench/results/tabular, or tabular-split<N> with --split-seed N)")
     ap.add_argument("--runs", type=Path, default=None,
                     help="parent of netrx's run directories (default: a new folder "
                          "runs/bench-tabular/<time>-<pid>, so that benches run at once "
@@ -143,9 +149,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     budget = QUICK_BUDGET if args.quick else parse_duration(args.budget)
     long_budget = 2 * QUICK_BUDGET if args.quick else parse_duration(args.long_budget)
+    out = args.out or ROOT / "bench" / "results" / (
+        f"tabular-split{args.split_seed}" if args.split_seed else "tabular")
     return Settings(budget, long_budget, long, tables, _names(args.methods, METHODS,
-                    "method(s)", ap), args.threads, args.quick, args.out, runs,
-                    args.netrx_test)
+                    "method(s)", ap), args.threads, args.quick, out, runs,
+                    args.netrx_test, args.split_seed)
 
 
 # -- the peers' environment and the data -------------------------------------------------------
@@ -163,7 +171,7 @@ def ensure_peer_env() -> None:
 def write_tables(s: Settings) -> dict[str, dict]:
     data = s.out / "data"
     subprocess.run([str(PEER_PYTHON), str(PEERS / "tables.py"), str(data),
-                    "--tables", ",".join(s.tables)], check=True)
+                    "--tables", ",".join(s.tables), "--seed", str(s.split_seed)], check=True)
     return {t: json.loads((data / t / "table.json").read_text()) for t in s.tables}
 
 
@@ -353,7 +361,7 @@ def machine_lines(s: Settings) -> list[str]:
             f"{s.threads} thread(s) per method; budget {s.budget:g} s"
             + (f", {s.long} also {s.long_budget:g} s" if s.long else "")
             + (" (--quick)" if s.quick else "")
-            + f"; netrx improve --test {s.netrx_test:g}"]
+            + f"; netrx improve --test {s.netrx_test:g}; split seed {s.split_seed}"]
 
 
 def uptime() -> str:

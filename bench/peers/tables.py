@@ -3,10 +3,11 @@
 Run with the peers' environment (``bench/peers/.venv``), which holds the packages the tables
 ship in; every table is read from the package's own files (nothing is downloaded):
 
-    bench/peers/.venv/bin/python bench/peers/tables.py OUT_DIR [--tables penguins,cars]
+    bench/peers/.venv/bin/python bench/peers/tables.py OUT_DIR [--tables penguins,cars] [--seed 0]
 
 writes ``OUT_DIR/<table>/train.csv`` and ``test.csv`` (the table as the package gives it,
-rows without a target left out, split 80 / 20 with seed 0, stratified for classification) and
+rows without a target left out, split 80 / 20 with seed 0 or ``--seed``, stratified for
+classification) and
 ``OUT_DIR/<table>/table.json``: its target column, task, metric, the columns every method
 leaves out (``drop``), whether a feature has missing values, sizes and source. Every file is
 written under a temporary name and renamed, so that benches running at once (the files are
@@ -82,12 +83,13 @@ TABLES: dict[str, tuple[Table, Callable[[], pd.DataFrame]]] = {
 }
 
 
-def split(frame: pd.DataFrame, table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(frame: pd.DataFrame, table: Table, seed: int = SEED) -> tuple[pd.DataFrame,
+                                                                        pd.DataFrame]:
     from sklearn.model_selection import train_test_split
 
     frame = frame[frame[table.target].notna()].reset_index(drop=True)
     strata = frame[table.target] if table.task == "classification" else None
-    return train_test_split(frame, test_size=TEST_FRACTION, random_state=SEED, stratify=strata)
+    return train_test_split(frame, test_size=TEST_FRACTION, random_state=seed, stratify=strata)
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -96,11 +98,11 @@ def _atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(out: Path, names: list[str]) -> dict[str, dict]:
+def write(out: Path, names: list[str], seed: int = SEED) -> dict[str, dict]:
     manifest = {}
     for name in names:
         table, load = TABLES[name]
-        train, test = split(load(), table)
+        train, test = split(load(), table, seed)
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         _atomic(folder / "train.csv", train.to_csv(index=False))
@@ -108,7 +110,7 @@ def write(out: Path, names: list[str]) -> dict[str, dict]:
         features = [c for c in train.columns if c != table.target and c not in table.drop]
         missing = bool(pd.concat([train, test])[features].isna().any().any())
         manifest[name] = {**asdict(table), "metric": table.metric, "n_train": len(train),
-                          "n_test": len(test), "missing": missing,
+                          "n_test": len(test), "missing": missing, "split_seed": seed,
                           "columns": list(train.columns)}
         _atomic(folder / "table.json", json.dumps(manifest[name], indent=2))
     return manifest
@@ -119,12 +121,13 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--tables", default=",".join(TABLES),
                     help=f"comma-separated, from {', '.join(TABLES)}")
+    ap.add_argument("--seed", type=int, default=SEED, help="the train / test split's seed")
     args = ap.parse_args()
     names = [t for t in args.tables.split(",") if t]
     unknown = sorted(set(names) - set(TABLES))
     if unknown:
         ap.error(f"unknown table(s) {unknown}; choose from {', '.join(TABLES)}")
-    for name, info in write(args.out, names).items():
+    for name, info in write(args.out, names, args.seed).items():
         print(f"{name}: {info['n_train']} train / {info['n_test']} test rows, "
               f"target {info['target']!r} ({info['task']})")
 
