@@ -101,6 +101,36 @@ def test_the_baseline_estimates_the_strong_default_and_the_sweep(tmp_path):
     assert final["action"] == f"keep {min(estimates, key=lambda k: float(estimates[k]))}"
 
 
+def test_the_estimates_share_the_time_the_sweeps_left(tmp_path, monkeypatch):
+    """A sweep that stops early leaves time; the strong default's estimate takes half of
+    what is left, not a fixed 30 % of the baseline (breast_cancer: its 5-fold estimate got
+    9 s, one fold, while the 1-second sweep had left 29 s), the sweep winner the rest."""
+    from test_parts import _round_context
+
+    import netrx.recipe.baseline as baseline
+
+    ctx, state = _round_context(tmp_path, total=100.0)
+    real_sweep = baseline._sweep
+    monkeypatch.setattr(baseline, "_sweep", lambda ctx, fam, seconds: real_sweep(
+        ctx, fam, 0.5))  # a sweep that ends at once
+    slots = []
+
+    def fake_estimate(cfg, prepared, *, members, seed, label, seconds):
+        slots.append(seconds)
+        return {"dev_error": 0.1 + len(slots) / 100, "dev_se": 0.01, "train_error": 0.05,
+                "folds": 5, "members": members, "seconds": 0.1, "epochs_run": 3,
+                "seed": seed, "fold_dev": [0.1] * 5, "best_epoch": 3}
+
+    monkeypatch.setattr(baseline, "estimate", fake_estimate)
+    baseline.baseline_step(ctx)
+    budget = 0.25 * 100.0  # the plan's share for the baseline
+    assert len(slots) == 2
+    # half of the almost untouched 25 s (not 0.3 × 25 = 7.5 s); the sweep winner gets all
+    # that is left after it (here all of it: this estimate takes no time)
+    assert slots[0] == pytest.approx(budget / 2, abs=1.0)
+    assert slots[1] == pytest.approx(budget, abs=1.5)
+
+
 def test_on_a_signal_the_baseline_estimates_the_cnn1d_default(tmp_path):
     """A signal (unnamed columns x0 … x23) tried with cnn1d gets the cnn1d strong default
     (augmented) next to the sweep; tried with the MLP alone, it gets no default."""
