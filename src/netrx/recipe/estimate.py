@@ -162,6 +162,12 @@ def paired(estimates: list[dict[str, Any]]) -> list[float | None]:
     return out
 
 
+def difference_se(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The standard error of the difference of two estimates of different seeds,
+    √(se_a² + se_b²): what their dev errors may differ by from noise alone."""
+    return math.hypot(float(a.get("dev_se") or 0.0), float(b.get("dev_se") or 0.0))
+
+
 def describe(e: dict[str, Any]) -> str:
     """``dev 0.0412 ± 0.0031 (5 folds × 8 seeds)`` for the decision log."""
     if e.get("dev_error") is None:
