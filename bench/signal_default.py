@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from tabular import uptime  # the table bench's reading of the machine's load
 
 #: a variant: the config keys it changes in the strong default
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -46,21 +47,19 @@ PLAIN = {"optimizer.name": "adam", "optimizer.lr": 1e-2, "train.epochs": 100}
 METHODS = (*VARIANTS, "plain")
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+#: the family's starting config; every method trains on its split of MNIST-1D
+START = {"name": "bench", "data": {"dataset": "mnist1d"}, "device": "cpu",
+         "model": {"family": "cnn1d"}}
 
 
-def config(method: str, members: int) -> Any:
+def config(method: str, members: int, n_train: int) -> Any:
     from netrx.config import merge, parse_config
-    from netrx.experiment import prepare
     from netrx.recipe.defaults import strong_default
 
-    start = parse_config({"name": "bench", "data": {"dataset": "mnist1d"}, "device": "cpu",
-                          "model": {"family": "cnn1d"}})
+    start = parse_config(START)
     if method == "plain":
         data = merge(start.model_dump(mode="json"), PLAIN)
     else:
-        n_train = len(prepare(start).splits.train.y)
         cfg = strong_default(start, family="cnn1d", task="classification", n_train=n_train,
                              kind="signal")
         data = merge(cfg.model_dump(mode="json"), VARIANTS[method])
@@ -71,13 +70,14 @@ def config(method: str, members: int) -> Any:
 def measure(method: str, members: int) -> tuple[float, float, float, float, float]:
     """(dev ensemble, dev mean member, test ensemble, test mean member, seconds):
     accuracies."""
+    from netrx.config import parse_config
     from netrx.experiment import prepare
     from netrx.experiment.assemble import train
     from netrx.experiment.evaluate import as_tensors, ensemble_split_error
     from netrx.train import evaluate
 
-    cfg = config(method, members)
-    prepared = prepare(cfg)
+    prepared = prepare(parse_config(START))  # the data part of every method's config
+    cfg = config(method, members, len(prepared.splits.train.y))
     t0 = time.monotonic()
     pieces, _ = train(cfg, prepared)
     seconds = time.monotonic() - t0
