@@ -27,8 +27,26 @@ from netrx.report.dashboard import INSTALL, open_dashboard_storage, storage_url
 needs_dashboard = pytest.mark.skipif(importlib.util.find_spec("optuna_dashboard") is None,
                                      reason="pip install 'netrx[dashboard]'")
 
-# the console's app, run in a process of its own (as `netrx dashboard` would be)
-SCRIPT = "from netrx.cli.app import app\napp()\n"
+# the console's app, run in a process of its own (as `netrx dashboard` would be); SIGUSR1
+# makes it print every thread's stack, for a child that does not stop
+SCRIPT = ("import faulthandler, signal\nfaulthandler.register(signal.SIGUSR1, all_threads=True)\n"
+          "from netrx.cli.app import app\napp()\n")
+
+
+def _stuck(proc: subprocess.Popen, errors: list[str]) -> str:
+    """What a child that outlived its SIGINT was doing: its state and signal masks (from
+    /proc), then the stacks of its threads (faulthandler, on SIGUSR1) on its stderr."""
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        masks = " ".join(line for line in status.splitlines() if line.startswith(("State", "Sig")))
+    except OSError:
+        masks = "(no /proc entry)"
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    proc.kill()
+    proc.wait(timeout=30)
+    time.sleep(0.5)
+    return f"the dashboard did not stop on SIGINT; {masks}\n{''.join(errors)[-6000:]}"
 
 
 def _app() -> typer.Typer:
@@ -40,18 +58,28 @@ def _app() -> typer.Typer:
 @contextmanager
 def running(storage: str, timeout: float = 120.0):
     """Start ``netrx dashboard STORAGE --port 0`` as a process; yield (the URL it printed,
-    the lines it printed); stop it with Ctrl-C (SIGINT) and check that it exits 0."""
+    the lines it printed); stop it with Ctrl-C (SIGINT) and check that it exits 0.
+
+    One thread reads each of its pipes to the end, so that neither fills up; stopping waits
+    for the process itself, not for its pipes."""
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "dashboard", storage, "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     lines: queue.Queue = queue.Queue()
+    errors: list[str] = []
 
-    def pump() -> None:
+    def pump_out() -> None:
         for line in proc.stdout:
             lines.put(line)
         lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    def pump_err() -> None:
+        for line in proc.stderr:
+            errors.append(line)
+
+    pumps = [threading.Thread(target=f, daemon=True) for f in (pump_out, pump_err)]
+    for pump in pumps:
+        pump.start()
     printed: list[str] = []
     url, deadline = None, time.monotonic() + timeout
     while url is None and time.monotonic() < deadline:
@@ -66,17 +94,22 @@ def running(storage: str, timeout: float = 120.0):
         url = found.group(1) if found else None
     if url is None:
         proc.kill()
-        _, err = proc.communicate(timeout=30)
-        pytest.fail(f"the dashboard did not start: {''.join(printed)} {err[-2000:]}")
+        proc.wait(timeout=30)
+        pumps[1].join(timeout=10)
+        pytest.fail(f"the dashboard did not start: {''.join(printed)} {''.join(errors)[-2000:]}")
     try:
         yield url, printed
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            _, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+            pytest.fail(_stuck(proc, errors))
+        for pump in pumps:
+            pump.join(timeout=30)
+        while (line := lines.get_nowait() if not lines.empty() else None) is not None:
+            printed.append(line)
+        err = "".join(errors)
         printed.append(err)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err, err[-2000:]
