@@ -198,6 +198,88 @@ def test_on_a_signal_the_baseline_estimates_the_cnn1d_default(tmp_path):
             assert "cnn1d strong default" in last
 
 
+def _signal_context(tmp_path, family: str, total: float):
+    """A Context on a small signal (an NPZ of 120 rows × 24 samples), K = 2."""
+    from netrx.recipe.plan import State, _Log
+    from netrx.recipe.steps import Context
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 24)).astype(np.float32)
+    y = (X[:, :12].mean(1) > X[:, 12:].mean(1)).astype(np.int64)
+    np.savez(tmp_path / "s.npz", X=X, y=y)
+    cfg = base_config(str(tmp_path / "s.npz"), device="cpu", name="s", out=str(tmp_path))
+    state = State.open(tmp_path / f"{family}.json", {"source": family})
+    prepared = prepare(cfg)
+    clock = Budget(total)
+    ctx = Context(cfg, prepared, clock, total, 0.0, 2, family, tmp_path,
+                  _Log(state, lambda line: None), state, lambda c=clock: c.elapsed)
+    return ctx, state
+
+
+def test_the_default_trains_the_epochs_its_slot_holds(tmp_path):
+    """A 3-minute run on MNIST-1D gave the cnn1d default 4 s: the clock cut its 100-epoch
+    cosine at epoch 12 and it scored 0.25. Now an epoch of its K members is timed first;
+    a slot that cannot hold its epochs gets fewer (at least 10), the cosine over them. A
+    slot that holds them keeps them."""
+    import netrx.recipe.baseline as baseline
+    from netrx.recipe.defaults import strong_default
+
+    ctx, state = _signal_context(tmp_path, "cnn1d", 60.0)
+    cfg = single_config(ctx.cfg0, **{"model.family": "cnn1d", "model.channels": 4})
+    strong = strong_default(cfg, family="cnn1d", task="classification",
+                            n_train=ctx.prepared.n_train, kind="signal")
+    assert strong.train.epochs == strong.optimizer.schedule["total"] == 100
+    short = baseline._fit_to_time(ctx, strong, seconds=0.01)  # not even one epoch
+    assert short.train.epochs == baseline.MIN_DEFAULT_EPOCHS
+    assert short.optimizer.schedule["total"] == baseline.MIN_DEFAULT_EPOCHS
+    said = [d for d in state.data["decisions"] if d["rule"] == "strong default fitted to its time"]
+    assert len(said) == 1 and "100 epochs" in said[0]["numbers"]
+    assert said[0]["action"] == "10 epochs, its cosine over them"
+    assert baseline._fit_to_time(ctx, strong, seconds=1e6) == strong  # it fits: unchanged
+    assert len([d for d in state.data["decisions"] if d["rule"] == said[0]["rule"]]) == 1
+
+
+def test_the_default_is_estimated_before_the_other_families_sweep(tmp_path, monkeypatch):
+    """--family auto on a signal sweeps mlp, cnn1d and resnet1d. The cnn1d default is
+    estimated right after the cnn1d sweep, with half of what the sweeps after it leave,
+    so that resnet1d's sweep overrunning its slot (25 s for one epoch in a 6-s slot)
+    takes the sweep winner's time, not the default's."""
+    import netrx.recipe.baseline as baseline
+
+    ctx, state = _signal_context(tmp_path, "auto", 100.0)
+    assert ctx.families == ("mlp", "cnn1d", "resnet1d")
+    calls: list[tuple[str, float]] = []
+
+    def fake_sweep(ctx, fam, seconds):
+        calls.append((f"sweep {fam}", seconds))
+        cfg = baseline._family_config(ctx.cfg0, fam)
+        return {"family": fam, "row": {"dev_error": 0.3}, "lr": 1e-2, "config": cfg}
+
+    def fake_estimate(cfg, prepared, *, members, seed, label, seconds):
+        calls.append((label, seconds))
+        return {"dev_error": 0.2, "dev_se": 0.01, "train_error": 0.1, "folds": 5,
+                "members": members, "seconds": 0.1, "epochs_run": 3, "seed": seed,
+                "fold_dev": [0.2] * 5, "best_epoch": 3}
+
+    monkeypatch.setattr(baseline, "_sweep", fake_sweep)
+    monkeypatch.setattr(baseline, "estimate", fake_estimate)
+    monkeypatch.setattr(baseline, "_fit_to_time", lambda ctx, cfg, seconds: cfg)
+    baseline.baseline_step(ctx)
+    assert [c for c, _ in calls] == ["sweep mlp", "sweep cnn1d", "baseline/cnn1d/default",
+                                     "sweep resnet1d"]  # the default beat the sweeps' 0.3
+    budget = 0.25 * 100.0
+    slot = dict(calls)
+    kept = (1 - baseline.SWEEPS_SHARE["with default"]) * budget  # 15 s for the estimates
+    assert slot["sweep cnn1d"] == pytest.approx((budget - kept) / 2, abs=0.5)  # 5 s
+    # half of what is left once resnet1d's sweep slot (as large as cnn1d's) is set aside
+    default = (budget - slot["sweep cnn1d"]) / 2
+    assert slot["baseline/cnn1d/default"] == pytest.approx(default, abs=0.5)  # 10 s
+    # resnet1d then leaves the sweep winner's estimate as much as the default had (these
+    # fakes take no time, so it gets the rest)
+    assert slot["sweep resnet1d"] == pytest.approx(budget - default, abs=0.5)
+    assert "strong default" in [d["rule"] for d in state.data["decisions"]]
+
+
 @pytest.mark.parametrize("crossfit", [False, True])
 def test_the_final_compares_the_baseline_winner_and_grows_the_ensemble(tmp_path, monkeypatch,
                                                                         crossfit):
