@@ -51,8 +51,8 @@ from netrx.train.deadline import Budget
 #: default. The estimates take the rest: the strong default's half of what the sweeps
 #: left (those that stop early leave more), the sweep winner's what is left after it
 SWEEPS_SHARE = {"with default": 0.4, "alone": 0.7}
-#: the share of its slot a fitted default's epochs may fill (the rest: a slower epoch; a
-#: cut in the last tenth of a cosine, where α is under 3 % of α0, costs little)
+#: a strong default is fitted to its slot when the slot holds less than this share of its
+#: epochs, and then trains this share of what the slot holds (:func:`_fit_to_time`)
 FIT_SHARE = 0.9
 #: a strong default fitted to a short slot keeps at least this many epochs
 MIN_DEFAULT_EPOCHS = 10
@@ -158,22 +158,24 @@ def _default_candidate(ctx: Context, family: str, kind: str, seconds: float) -> 
 
 
 def _fit_to_time(ctx: Context, cfg: RunConfig, seconds: float) -> RunConfig:
-    """``cfg`` with the epochs one fit of its K members can run in ``seconds``: an epoch of
-    them is timed on the training part; when ``FIT_SHARE``·(seconds − t_epoch) / t_epoch is
-    short of its epochs, it trains that many (at least :data:`MIN_DEFAULT_EPOCHS`) and its
-    cosine spans them (:func:`~netrx.recipe.steps.with_epochs`). A fit cut by the clock
-    before its schedule anneals would measure how fast the default learns, not how well
-    (a 3-minute run on MNIST-1D: dev error 0.25 after 12 of 100 epochs)."""
+    """``cfg`` with the epochs one fit of its K members can run in ``seconds``. An epoch of
+    them is timed on the training part: the slot holds n = (seconds − t_epoch) / t_epoch
+    epochs. When n is short of ``FIT_SHARE`` of its epochs, it trains ``FIT_SHARE``·n (at
+    least :data:`MIN_DEFAULT_EPOCHS`; the rest is for a slower epoch) and its cosine spans
+    them (:func:`~netrx.recipe.steps.with_epochs`). A fit cut by the clock before its
+    schedule anneals would measure how fast the default learns, not how well (a 3-minute
+    run on MNIST-1D: dev error 0.25 after 12 of 100 epochs); a cut in the last tenth of
+    the cosine, where α < 2.5 % of α0, costs little and is left alone."""
     probe = single_config(cfg, **{"members": ctx.members, "train.epochs": 1,
                                   "train.early_stopping": None})
     t0 = time.monotonic()
     train_population(probe, ctx.prepared, Budget(max(seconds, 1.0)))
     per_epoch = max(time.monotonic() - t0, 1e-6)
-    fits = int(FIT_SHARE * (seconds - per_epoch) / per_epoch)
+    fits = (seconds - per_epoch) / per_epoch
     epochs = int(cfg.train.epochs)
-    if fits >= epochs:
+    if fits >= FIT_SHARE * epochs:
         return cfg
-    shorter = max(MIN_DEFAULT_EPOCHS, fits)
+    shorter = max(MIN_DEFAULT_EPOCHS, int(FIT_SHARE * fits))
     ctx.log.decide("baseline", "strong default fitted to its time",
                    f"{epochs} epochs of ≈{per_epoch:.2f} s (K = {ctx.members}) do not fit "
                    f"{seconds:.0f} s", f"{shorter} epochs, its cosine over them")
