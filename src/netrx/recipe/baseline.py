@@ -12,11 +12,7 @@ estimate becomes the current config and the baseline's winner, which the final s
 always compares against. The strong default is the prior: a sweep winner displaces it
 only when lower by more than one standard error of the difference (on a 2-minute budget
 the estimates may have one fold each, and breast_cancer's sweep winner "won" by a
-quarter of a dev row).
-
-The strong default is estimated right after its own family's sweep, before the other
-families' sweeps, and trains the epochs its time holds, its cosine over them: its
-estimate never measures a fit the clock cut before it annealed."""
+quarter of a dev row)."""
 
 from __future__ import annotations
 
@@ -43,7 +39,6 @@ from netrx.recipe.steps import (
     learning_rates,
     single_config,
     train_population,
-    with_epochs,
 )
 from netrx.train.deadline import Budget
 
@@ -51,11 +46,6 @@ from netrx.train.deadline import Budget
 #: default. The estimates take the rest: the strong default's half of what the sweeps
 #: left (those that stop early leave more), the sweep winner's what is left after it
 SWEEPS_SHARE = {"with default": 0.4, "alone": 0.7}
-#: a strong default is fitted to its slot when the slot holds less than this share of its
-#: epochs, and then trains this share of what the slot holds (:func:`_fit_to_time`)
-FIT_SHARE = 0.9
-#: a strong default fitted to a short slot keeps at least this many epochs
-MIN_DEFAULT_EPOCHS = 10
 
 
 def baseline_step(ctx: Context) -> dict[str, Any]:
@@ -75,18 +65,10 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
     clock = Budget(total)
     sweeps_share = SWEEPS_SHARE["with default" if default_family else "alone"]
     kept = (1.0 - sweeps_share) * total  # for the estimates
-    sweeps, default = [], None
+    sweeps = []
     for i, fam in enumerate(fams):  # time a sweep leaves (early stopping) goes to the next
         seconds = (clock.remaining - kept) / (len(fams) - i)
         sweeps.append(_sweep(ctx, fam, max(seconds, 1.0)))
-        if fam == default_family:
-            # the prior is estimated before the other families' sweeps: one that overruns
-            # its slot (resnet1d: one epoch takes 25 s of a 6-s slot in a 3-minute run)
-            # takes the time of the sweep winner's estimate, not the default's
-            rest = max(seconds, 1.0) * (len(fams) - i - 1)
-            default = _default_candidate(ctx, default_family, kind,
-                                         (clock.remaining - rest) / 2)
-            kept = min(kept, default["slot"])  # the sweep winner's estimate gets as much
     # families are compared on their sweeps' best members: each a best of K, biased alike
     sweep = min(sweeps, key=lambda r: (r["row"]["dev_error"], fams.index(r["family"])))
     if len(sweeps) > 1:
@@ -94,10 +76,16 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
                        ", ".join(f"{r['family']} {fmt(r['row']['dev_error'])}"
                                  for r in sweeps), f"{sweep['family']} α={sweep['lr']:.3g}")
     candidates: list[dict[str, Any]] = []
-    if default is not None:
-        default.pop("slot")
-        est = default["estimate"]
-        candidates.append(default)
+    if default_family:
+        start = _family_config(ctx.cfg0, default_family)
+        strong = strong_default(start, family=default_family, task=ctx.prepared.task,
+                                n_train=ctx.prepared.n_train, kind=kind)
+        est = _estimate(ctx, strong, f"baseline/{default_family}/default",
+                        clock.remaining / 2)
+        ctx.log.decide("baseline", "strong default", f"{describe_default(strong)}: "
+                       f"{describe(est)}", f"{default_family} default candidate")
+        candidates.append({"name": f"{default_family} strong default", "config": strong,
+                           "estimate": est, "default": True})
         best = sweep["row"]["dev_error"]
         if est["dev_error"] is not None and best is not None and est["dev_error"] <= best:
             # the sweep's best-of-K, biased low, is already worse: no estimate needed
@@ -139,47 +127,6 @@ def baseline_step(ctx: Context) -> dict[str, Any]:
     ctx.state.data["baseline_winner"] = current
     ctx.state.complete("baseline", current, ctx.spent())
     return current
-
-
-def _default_candidate(ctx: Context, family: str, kind: str, seconds: float) -> dict[str, Any]:
-    """The strong default of ``family``, fitted to ``seconds`` (:func:`_fit_to_time`), and
-    its honest estimate in the time left of them: a candidate of the baseline."""
-    t0 = time.monotonic()
-    start = _family_config(ctx.cfg0, family)
-    strong = strong_default(start, family=family, task=ctx.prepared.task,
-                            n_train=ctx.prepared.n_train, kind=kind)
-    strong = _fit_to_time(ctx, strong, seconds)
-    est = _estimate(ctx, strong, f"baseline/{family}/default",
-                    seconds - (time.monotonic() - t0))
-    ctx.log.decide("baseline", "strong default", f"{describe_default(strong)}: "
-                   f"{describe(est)}", f"{family} default candidate")
-    return {"name": f"{family} strong default", "config": strong, "estimate": est,
-            "default": True, "slot": max(seconds, 1.0)}
-
-
-def _fit_to_time(ctx: Context, cfg: RunConfig, seconds: float) -> RunConfig:
-    """``cfg`` with the epochs one fit of its K members can run in ``seconds``. An epoch of
-    them is timed on the training part: the slot holds n = (seconds − t_epoch) / t_epoch
-    epochs. When n is short of ``FIT_SHARE`` of its epochs, it trains ``FIT_SHARE``·n (at
-    least :data:`MIN_DEFAULT_EPOCHS`; the rest is for a slower epoch) and its cosine spans
-    them (:func:`~netrx.recipe.steps.with_epochs`). A fit cut by the clock before its
-    schedule anneals would measure how fast the default learns, not how well (a 3-minute
-    run on MNIST-1D: dev error 0.25 after 12 of 100 epochs); a cut in the last tenth of
-    the cosine, where α < 2.5 % of α0, costs little and is left alone."""
-    probe = single_config(cfg, **{"members": ctx.members, "train.epochs": 1,
-                                  "train.early_stopping": None})
-    t0 = time.monotonic()
-    train_population(probe, ctx.prepared, Budget(max(seconds, 1.0)))
-    per_epoch = max(time.monotonic() - t0, 1e-6)
-    fits = (seconds - per_epoch) / per_epoch
-    epochs = int(cfg.train.epochs)
-    if fits >= FIT_SHARE * epochs:
-        return cfg
-    shorter = max(MIN_DEFAULT_EPOCHS, int(FIT_SHARE * fits))
-    ctx.log.decide("baseline", "strong default fitted to its time",
-                   f"{epochs} epochs of ≈{per_epoch:.2f} s (K = {ctx.members}) do not fit "
-                   f"{seconds:.0f} s", f"{shorter} epochs, its cosine over them")
-    return with_epochs(cfg, shorter)
 
 
 def _sweep(ctx: Context, fam: str, seconds: float) -> dict[str, Any]:
