@@ -12,6 +12,12 @@ Methods:
 - ``default``: the strong default, as ``netrx improve`` trains it;
 - ``default+lr2e-3``, ``default+lr5e-3``, ``default+lr2e-2``: another α;
 - ``default+noaug``: without augmentation; ``default+50ep``: 50 epochs (cosine over 50);
+- a shortened run, as a round's trial or a clock-cut estimate trains it:
+  ``default+20ep`` / ``default+79ep`` (the cosine over 20 / 79 epochs, what
+  ``netrx.recipe.steps.with_epochs`` makes of it) against ``default+20ep-cut``,
+  ``default+50ep-cut``, ``default+79ep-cut`` (the default's cosine over 100, stopped
+  after 20 / 50 / 79 epochs) and ``default+79ep-cos200`` (a cosine over 200, as "train
+  longer" makes it, stopped after 79);
 - ``default+64ch``, ``default+128ch``: 64 or 128 filters instead of the paper's 25;
   ``default+64ch+150ep``: 64 filters for 150 epochs (cosine over 150);
 - ``plain``: the family's starting config (Adam α = 10⁻², constant, no dropout, no
@@ -43,6 +49,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default+lr2e-2": {"optimizer.lr": 2e-2},
     "default+noaug": {"augment.preset": "none"},
     "default+50ep": {"train.epochs": 50, "optimizer.schedule.total": 50},
+    # a shortened run: the cosine over its own epochs, or the default's cut by the clock
+    "default+20ep": {"train.epochs": 20, "optimizer.schedule.total": 20},
+    "default+20ep-cut": {"train.epochs": 20},
+    "default+50ep-cut": {"train.epochs": 50},
+    "default+79ep": {"train.epochs": 79, "optimizer.schedule.total": 79},
+    "default+79ep-cut": {"train.epochs": 79},
+    "default+79ep-cos200": {"train.epochs": 79, "optimizer.schedule.total": 200},
     "default+64ch": {"model.channels": 64},
     "default+128ch": {"model.channels": 128},
     "default+64ch+150ep": {"model.channels": 64, "train.epochs": 150,

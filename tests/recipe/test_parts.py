@@ -233,7 +233,9 @@ def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
     ctx, state = _round_context(tmp_path, total=100.0)
     cfg = ctx.cfg0.model_dump(mode="json")
     cfg["train"]["epochs"] = 50
-    # a cosine over the run's 50 epochs: a 14-epoch trial anneals over its own 14
+    # a cosine over the run's 50 epochs; "train longer" asks for 100, a third of the round
+    # holds 71 (0.4 s each): the trials' cosine spans those 71, and a 14-epoch trial is cut
+    # (annealed over its own 14 it would end worse: bench/signal_default.py)
     cfg["optimizer"]["schedule"] = {"name": "cosine", "total": 50, "per": "epoch"}
     # 0.4 s per epoch; small data: the rounds get all but the reserve (4 s) and the
     # final's refits on every row (4 batches of 20/50 × 5 × 5/4 = 2.5 s, restored at epoch
@@ -242,7 +244,7 @@ def test_a_short_round_runs_shorter_trials(tmp_path, monkeypatch):
                "epochs_run": 50, "best_epoch": 5, "step": "baseline"}
     with pytest.raises(Planned) as e:
         round_step(ctx, "round1", current)
-    assert e.value.args == (14, 14)
+    assert e.value.args == (14, 71)
     rules = [d["rule"] for d in state.data["decisions"]]
     assert "round short" in rules and "round too short" not in rules
 

@@ -119,8 +119,10 @@ def single_config(cfg: RunConfig, **changes: Any) -> RunConfig:
 def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
     """``cfg`` (one member) training ``epochs`` epochs. A per-epoch schedule that spanned
     the run (``total`` = the old epochs, e.g. cosine annealing α_t = α0·½(1 + cos(π·t/T)))
-    spans the new one, T := epochs: a trial shortened to the round's time still anneals to
-    its end, and "train longer" does not spend its extra epochs at α_min."""
+    spans the new one, T := epochs: "train longer" does not spend its extra epochs at
+    α_min. A round's trial that its time shortens is not passed through this but cut, its
+    schedule kept (:func:`netrx.recipe.round._tune`): annealed over fewer epochs it ends
+    worse than stopped partway through the longer cosine."""
     changes: dict[str, Any] = {"train.epochs": int(epochs)}
     schedule = cfg.optimizer.schedule or {}
     if schedule.get("per") == "epoch" and schedule.get("total") == cfg.train.epochs:
