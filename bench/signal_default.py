@@ -19,7 +19,8 @@ Methods:
   after 20 / 50 / 79 epochs) and ``default+79ep-cos200`` (a cosine over 200, as "train
   longer" makes it, stopped after 79);
 - ``default+64ch``, ``default+128ch``: 64 or 128 filters instead of the paper's 25;
-  ``default+64ch+150ep``: 64 filters for 150 epochs (cosine over 150);
+  ``default+64ch+150ep``: 64 filters for 150 epochs (cosine over 150), and
+  ``default+64ch+150ep-cos300`` the same stopped halfway through a cosine over 300;
 - ``plain``: the family's starting config (Adam α = 10⁻², constant, no dropout, no
   smoothing, no augmentation) for 100 epochs: what a sweep member at that rate trains.
 
@@ -60,6 +61,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default+128ch": {"model.channels": 128},
     "default+64ch+150ep": {"model.channels": 64, "train.epochs": 150,
                            "optimizer.schedule.total": 150},
+    "default+64ch+150ep-cos300": {"model.channels": 64, "train.epochs": 150,
+                                  "optimizer.schedule.total": 300},
 }
 PLAIN = {"optimizer.name": "adam", "optimizer.lr": 1e-2, "train.epochs": 100}
 METHODS = (*VARIANTS, "plain")
