@@ -33,7 +33,7 @@ SCRIPT = ("import faulthandler, signal\nfaulthandler.register(signal.SIGUSR1, al
           "from netrx.cli.app import app\napp()\n")
 
 
-def _stuck(proc: subprocess.Popen, errors: list[str]) -> str:
+def _stuck(proc: subprocess.Popen, errors: list[str], err_pump: threading.Thread) -> str:
     """What a child that outlived its SIGINT was doing: its state and signal masks (from
     /proc), then the stacks of its threads (faulthandler, on SIGUSR1) on its stderr."""
     try:
@@ -42,10 +42,10 @@ def _stuck(proc: subprocess.Popen, errors: list[str]) -> str:
     except OSError:
         masks = "(no /proc entry)"
     proc.send_signal(signal.SIGUSR1)
-    time.sleep(2)
+    time.sleep(2)  # faulthandler writes the stacks
     proc.kill()
     proc.wait(timeout=30)
-    time.sleep(0.5)
+    err_pump.join(timeout=10)
     return f"the dashboard did not stop on SIGINT; {masks}\n{''.join(errors)[-6000:]}"
 
 
@@ -104,11 +104,10 @@ def running(storage: str, timeout: float = 120.0):
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            pytest.fail(_stuck(proc, errors))
+            pytest.fail(_stuck(proc, errors, pumps[1]))
         for pump in pumps:
             pump.join(timeout=30)
-        while (line := lines.get_nowait() if not lines.empty() else None) is not None:
-            printed.append(line)
+        printed.extend(iter(lines.get_nowait, None))  # up to the end mark of pump_out
         err = "".join(errors)
         printed.append(err)
     assert proc.returncode == 0, err[-2000:]
